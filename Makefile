@@ -1,0 +1,69 @@
+# Phresh - `make help` lists the targets. The two that matter: `make run`, `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PY
+
+.PHONY: help run dev test lint format migrate db-start db-stop db-url psql install install-dev check-compose clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the runtime requirements
+
+install-dev: $(VENV)/.installed-dev ## Create .venv and install the development requirements
+
+run: install ## Set up everything (database, migrations) and serve on http://127.0.0.1:8000
+	@url=$$(scripts/dev-db url) && \
+	  echo "database: $$url" && \
+	  DATABASE_URL=$$url $(VENV)/bin/alembic upgrade head && \
+	  DATABASE_URL=$$url HOST=$(HOST) PORT=$(PORT) exec $(VENV)/bin/gunicorn backend.main:app -c gunicorn.conf.py
+
+dev: install ## Like run, with uvicorn --reload (one process, reloads on change)
+	@url=$$(scripts/dev-db url) && \
+	  DATABASE_URL=$$url $(VENV)/bin/alembic upgrade head && \
+	  DATABASE_URL=$$url exec $(VENV)/bin/uvicorn backend.main:app --reload --host $(HOST) --port $(PORT)
+
+test: install-dev ## Set up everything and run the test suite against real PostgreSQL
+	scripts/with-test-db $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install-dev ## ruff (format check + lint) and mypy --strict
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: install-dev ## Apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrate: install ## alembic upgrade head on the development database
+	@url=$$(scripts/dev-db url) && DATABASE_URL=$$url $(VENV)/bin/alembic upgrade head
+
+db-start: install ## Start the project-local PostgreSQL (when DATABASE_URL is unset) and print its URL
+	@scripts/dev-db url
+
+db-stop: ## Stop the project-local PostgreSQL cluster
+	@scripts/dev-db stop
+
+psql: install ## Open psql on the development database
+	@scripts/psql
+
+check-compose: install-dev ## Validate docker-compose.yml and lint the Dockerfile (no engine needed)
+	scripts/check-containers
+
+clean: ## Remove caches (keeps .venv and the local database)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,202 @@
+"""The application factory: URL map as data, middleware, exception handlers, lifespan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Scope
+
+from backend.config import Settings
+from backend.core.context import AppContext
+from backend.core.db import Database, DatabaseOptions, IntegrityError, InvalidInput
+from backend.core.errors import HTTPError
+from backend.core.logging import configure_logging
+from backend.core.mail import LoggingOutbox, Outbox, SMTPOutbox, SMTPSettings, UnconfiguredOutbox
+from backend.core.middleware import LimitsMiddleware, RequestContextMiddleware
+from backend.core.security import Argon2Parameters, Clock, Passwords, Tokens
+from backend.health.routes import routes as health_routes
+from backend.profiles.routes import routes as profile_routes
+from backend.users.routes import routes as user_routes
+
+logger = logging.getLogger("phresh.app")
+
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def url_map() -> list[BaseRoute]:
+    """One Mount per domain. Order matters only where prefixes nest (more specific first)."""
+    return [
+        Mount("/api/users", routes=user_routes, name="users"),
+        Mount("/api/profiles", routes=profile_routes, name="profiles"),
+        Mount("/health", routes=health_routes, name="health"),
+    ]
+
+
+def route_templates(routes: list[BaseRoute], prefix: str = "") -> dict[int, str]:
+    """`id(route)` → its full path template, for logs and metrics (never raw ids)."""
+    templates: dict[int, str] = {}
+    for route in routes:
+        if isinstance(route, Mount):
+            templates.update(route_templates(route.routes, prefix + route.path))
+        elif isinstance(route, Route):
+            templates[id(route)] = prefix + route.path
+    return templates
+
+
+def database_from_settings(settings: Settings) -> Database:
+    return Database(
+        settings.dsn,
+        DatabaseOptions(
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            warm_size=settings.db_pool_warm_size,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            acquire_timeout=settings.db_pool_acquire_timeout_seconds,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            lock_timeout_ms=settings.db_lock_timeout_ms,
+            idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
+            statement_cache_size=settings.db_statement_cache_size,
+        ),
+    )
+
+
+def outbox_from_settings(settings: Settings) -> Outbox:
+    if settings.smtp_host:
+        return SMTPOutbox(
+            SMTPSettings(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                sender=settings.smtp_from,
+                starttls=settings.smtp_starttls,
+            )
+        )
+    if settings.environment == "production":
+        return UnconfiguredOutbox()
+    return LoggingOutbox()
+
+
+# -- error rendering -------------------------------------------------------------------
+
+
+def _error_body(detail: Any, code: str) -> dict[str, Any]:
+    return {"detail": detail, "code": code}
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    return JSONResponse(_error_body(exc.detail, exc.code), exc.status_code, headers=exc.headers)
+
+
+async def handle_starlette_http_exception(request: Request, exc: Exception) -> Response:
+    """Unknown routes (404) and wrong methods (405), as JSON."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    return JSONResponse(_error_body(exc.detail, code), exc.status_code, headers=exc.headers)
+
+
+async def handle_unmapped_integrity_error(request: Request, exc: Exception) -> Response:
+    """A constraint a service did not map: the request conflicts with the current state."""
+    assert isinstance(exc, IntegrityError)
+    logger.warning("unmapped constraint violation: %s", exc.constraint)
+    return JSONResponse(
+        _error_body("The request conflicts with the current state of the resource.", "conflict"),
+        409,
+    )
+
+
+async def handle_invalid_input(request: Request, exc: Exception) -> Response:
+    """A value PostgreSQL refused that validation let through: still the client's input."""
+    return JSONResponse(_error_body("A value in the request is out of range.", "invalid_value"), 422)
+
+
+# -- factory ---------------------------------------------------------------------------
+
+
+def create_app(
+    settings: Settings,
+    database: Database | None = None,
+    *,
+    clock: Clock = time.time,
+    outbox: Outbox | None = None,
+    passwords: Passwords | None = None,
+) -> Starlette:
+    """Build the ASGI app. Tests pass their own database, clock, outbox or hasher."""
+    configure_logging(settings.log_level)
+    db = database or database_from_settings(settings)
+    ctx = AppContext(
+        settings=settings,
+        db=db,
+        passwords=passwords
+        or Passwords(
+            Argon2Parameters(
+                time_cost=settings.argon2_time_cost,
+                memory_cost_kib=settings.argon2_memory_cost_kib,
+                parallelism=settings.argon2_parallelism,
+            )
+        ),
+        tokens=Tokens(
+            settings.signing_keys,
+            access_ttl_seconds=settings.access_token_expire_minutes * 60,
+            leeway_seconds=settings.token_clock_leeway_seconds,
+            clock=clock,
+        ),
+        outbox=outbox or outbox_from_settings(settings),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await db.connect()  # lazy: never waits for PostgreSQL
+        try:
+            yield {"ctx": ctx}
+        finally:
+            await db.disconnect()
+
+    routes = url_map()
+    templates = route_templates(routes)
+
+    def route_template(scope: Scope) -> str:
+        route = scope.get("route")
+        return templates.get(id(route), UNMATCHED_ROUTE) if route is not None else UNMATCHED_ROUTE
+
+    middleware = [
+        Middleware(RequestContextMiddleware, route_template=route_template),
+        Middleware(LimitsMiddleware, timeout_seconds=settings.request_timeout_seconds),
+    ]
+    if settings.cors_origins:
+        middleware.insert(
+            1,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Link", "Retry-After"],
+            ),
+        )
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            HTTPError: handle_http_error,
+            HTTPException: handle_starlette_http_exception,
+            IntegrityError: handle_unmapped_integrity_error,
+            InvalidInput: handle_invalid_input,
+        },
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx  # for tests and scripts that build the app without serving it
+    return app

@@ -1,0 +1,28 @@
+"""What every handler can reach: built by create_app, exposed through lifespan state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from starlette.requests import Request
+
+from backend.config import Settings
+from backend.core.db import Database
+from backend.core.mail import Outbox
+from backend.core.security import Clock, Passwords, Tokens
+
+
+@dataclass(frozen=True, slots=True)
+class AppContext:
+    settings: Settings
+    db: Database
+    passwords: Passwords
+    tokens: Tokens
+    outbox: Outbox
+    clock: Clock
+
+
+def app_context(request: Request) -> AppContext:
+    """The app's context, from the lifespan state (`request.state.ctx`)."""
+    return cast(AppContext, request.state.ctx)

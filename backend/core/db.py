@@ -1,0 +1,287 @@
+"""Database access: the only module that imports `databases` or the driver.
+
+`databases` opens and closes the asyncpg pool (its URL parsing and pool options), and
+every statement runs on a connection of that same pool through asyncpg directly:
+
+- `databases` 0.9.0 leaks pool connections when a task is cancelled during BEGIN or
+  COMMIT (encode/databases#460); asyncpg's own `Pool.release` is shielded and resets
+  (rolls back) the connection, so cancellation at any point returns a usable connection.
+- `databases` compiles every call through SQLAlchemy; our named queries are compiled once
+  at load (`core/sql.py`), so a request pays nothing for it.
+
+Transactions are task-local (a context variable holds the transaction's connection), so
+query wrappers take no connection argument and simply join an open transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import databases
+
+from backend.core.errors import DatabaseUnavailable
+from backend.core.sql import Query
+
+logger = logging.getLogger("phresh.db")
+
+Record = asyncpg.Record
+QueryObserver = Callable[[str, float], None]
+
+_transaction_connection: contextvars.ContextVar[asyncpg.Connection | None] = (
+    contextvars.ContextVar("phresh_transaction_connection", default=None)
+)
+
+# Errors that mean "the database cannot serve us right now", not "the request is wrong".
+_UNAVAILABLE = (
+    OSError,  # refused, unreachable, reset
+    TimeoutError,  # connect, pool acquire or client-side command timeout
+    asyncpg.PostgresConnectionError,  # class 08, incl. closed mid-operation
+    asyncpg.exceptions.OperatorInterventionError,  # 57: statement timeout, admin/crash shutdown
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: disk full, out of memory, too many conns
+    asyncpg.exceptions.LockNotAvailableError,  # 55P03 lock_timeout
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # 25006 (a standby, or a read-only failover)
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,  # 25P03
+    asyncpg.exceptions.TransactionRollbackError,  # 40: serialization failure, deadlock
+)
+# Safe to retry a read once: the statement never produced a result.
+_RETRYABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError)
+
+
+class IntegrityError(Exception):
+    """A constraint rejected a write; `constraint` names it (e.g. `users_email_lower_key`)."""
+
+    def __init__(self, constraint: str | None, message: str) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class InvalidInput(Exception):
+    """PostgreSQL refused a value (class 22: out of range, bad text representation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseOptions:
+    """The timing budget and pool shape; every wait is bounded by one of these."""
+
+    min_size: int = 0
+    max_size: int = 10
+    warm_size: int = 2
+    connect_timeout: float = 1.0
+    acquire_timeout: float = 2.0
+    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 2000
+    idle_in_transaction_timeout_ms: int = 10000
+    statement_cache_size: int = 100
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    if isinstance(error, asyncpg.InterfaceError):
+        return "closed" in str(error) or "closing" in str(error)
+    return isinstance(error, _UNAVAILABLE)
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+class Database:
+    """A lazily connected pool with bounded waits, named-query helpers and transactions."""
+
+    def __init__(self, url: str, options: DatabaseOptions | None = None) -> None:
+        self.url = url
+        self.options = options or DatabaseOptions()
+        opts = self.options
+        server_settings = {
+            "application_name": "phresh",
+            "statement_timeout": str(opts.statement_timeout_ms),
+            "lock_timeout": str(opts.lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(opts.idle_in_transaction_timeout_ms),
+        }
+        self._databases = databases.Database(
+            url,
+            min_size=opts.min_size,
+            max_size=opts.max_size,
+            timeout=opts.connect_timeout,
+            statement_cache_size=opts.statement_cache_size,
+            server_settings=server_settings,
+            init=_init_connection,
+        )
+        # Client-side net under the server's statement_timeout, for a server that went silent.
+        self._command_timeout = (
+            opts.statement_timeout_ms / 1000 + 1.0 if opts.statement_timeout_ms else None
+        )
+        self._warm_task: asyncio.Task[None] | None = None
+        self.observers: list[QueryObserver] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Create the pool without touching the server (min_size 0), then warm it in the
+        background: startup never depends on PostgreSQL being up."""
+        await self._databases.connect()
+        if self.options.warm_size:
+            self._warm_task = asyncio.create_task(self._warm(), name="phresh-db-warm")
+
+    async def disconnect(self, timeout: float = 10.0) -> None:
+        """Close gracefully; connections still busy after `timeout` are terminated."""
+        if self._warm_task is not None:
+            self._warm_task.cancel()
+            await asyncio.gather(self._warm_task, return_exceptions=True)
+        if not self._databases.is_connected:
+            return
+        pool = self.pool
+        try:
+            await asyncio.wait_for(self._databases.disconnect(), timeout)
+        except TimeoutError:
+            logger.warning("database pool did not close in %.0fs; terminating", timeout)
+            pool.terminate()
+            self._databases.is_connected = False
+            self._databases._backend._pool = None  # type: ignore[attr-defined]
+
+    async def _warm(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                connections = [
+                    await self.pool.acquire(timeout=self.options.connect_timeout)
+                    for _ in range(min(self.options.warm_size, self.options.max_size))
+                ]
+                for connection in connections:
+                    await self.pool.release(connection)
+                return
+            except Exception as error:  # noqa: BLE001 (keep trying; readiness reports it)
+                logger.info("database not reachable yet (%s); retrying", type(error).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        pool = self._databases._backend._pool  # type: ignore[attr-defined]
+        if pool is None:
+            raise RuntimeError("Database.connect() has not been called")
+        return pool  # type: ignore[no-any-return]
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """(open connections, connections in use, maximum size)."""
+        if not self._databases.is_connected:
+            return 0, 0, self.options.max_size
+        pool = self.pool
+        return pool.get_size(), pool.get_size() - pool.get_idle_size(), pool.get_max_size()
+
+    # -- statements --------------------------------------------------------------------
+
+    async def fetch_one(self, query: Query, **params: Any) -> Record | None:
+        """The first row, or None."""
+        return await self._run(query, "one", params)  # type: ignore[no-any-return]
+
+    async def fetch_all(self, query: Query, **params: Any) -> list[Record]:
+        """Every row."""
+        return await self._run(query, "many", params)  # type: ignore[no-any-return]
+
+    async def fetch_value(self, query: Query, **params: Any) -> Any:
+        """The first column of the first row, or None."""
+        return await self._run(query, "value", params)
+
+    async def execute(self, query: Query, **params: Any) -> None:
+        """Run a statement for its effect."""
+        await self._run(query, "exec", params)
+
+    async def ping(self, timeout: float) -> None:
+        """`SELECT 1` within `timeout` seconds, or raise DatabaseUnavailable."""
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.pool.acquire() as connection:
+                    await connection.fetchval("SELECT 1")
+        except Exception as error:
+            if _is_unavailable(error):
+                raise DatabaseUnavailable from error
+            raise
+
+    async def _run(self, query: Query, kind: str, params: dict[str, Any]) -> Any:
+        if query.kind != kind:
+            raise TypeError(f"{query.name} is :{query.kind}, called as :{kind}")
+        args = query.args(params)
+        started = time.perf_counter()
+        try:
+            connection = _transaction_connection.get()
+            if connection is not None:
+                return await self._call(connection, query, args)
+            try:
+                return await self._call_pooled(query, args)
+            except _RETRYABLE as error:
+                if not query.readonly or isinstance(error, TimeoutError):
+                    raise
+                logger.info("retrying read %s once after a connection error", query.name)
+                return await self._call_pooled(query, args)
+        except asyncpg.IntegrityConstraintViolationError as error:
+            raise IntegrityError(error.constraint_name, str(error)) from error
+        except asyncpg.DataError as error:
+            raise InvalidInput(str(error)) from error
+        except Exception as error:
+            if _is_unavailable(error):
+                logger.warning("database unavailable in %s: %r", query.name, error)
+                raise DatabaseUnavailable from error
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            for observe in self.observers:
+                observe(query.name, elapsed)
+
+    async def _call_pooled(self, query: Query, args: list[Any]) -> Any:
+        async with self.pool.acquire(timeout=self.options.acquire_timeout) as connection:
+            return await self._call(connection, query, args)
+
+    async def _call(self, connection: asyncpg.Connection, query: Query, args: list[Any]) -> Any:
+        timeout = self._command_timeout
+        if query.kind == "one":
+            return await connection.fetchrow(query.sql, *args, timeout=timeout)
+        if query.kind == "many":
+            return await connection.fetch(query.sql, *args, timeout=timeout)
+        if query.kind == "value":
+            return await connection.fetchval(query.sql, *args, timeout=timeout)
+        await connection.execute(query.sql, *args, timeout=timeout)
+        return None
+
+    # -- transactions ------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Run the block's queries in one transaction (a savepoint when nested).
+
+        Cancellation-safe: if the task is cancelled anywhere (BEGIN, a statement, COMMIT),
+        asyncpg's shielded release rolls the connection back and returns it to the pool.
+        """
+        current = _transaction_connection.get()
+        try:
+            if current is not None:
+                async with current.transaction():
+                    yield
+                return
+            async with self.pool.acquire(timeout=self.options.acquire_timeout) as connection:
+                token = _transaction_connection.set(connection)
+                try:
+                    async with connection.transaction():
+                        yield
+                finally:
+                    _transaction_connection.reset(token)
+        except asyncpg.IntegrityConstraintViolationError as error:
+            raise IntegrityError(error.constraint_name, str(error)) from error
+        except DatabaseUnavailable:
+            raise
+        except Exception as error:
+            if _is_unavailable(error):
+                logger.warning("database unavailable in a transaction: %r", error)
+                raise DatabaseUnavailable from error
+            raise

@@ -1,0 +1,79 @@
+"""Request parsing (body, query, path → pydantic, or a FastAPI-shaped 422) and JSON responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.core.errors import ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+JSON = "application/json"
+
+
+def validation_detail(error: ValidationError, location: str) -> list[dict[str, Any]]:
+    """FastAPI's 422 `detail`: `{loc, msg, type}` only (never the input: it may be a password)."""
+    return [
+        {"loc": [location, *item["loc"]], "msg": item["msg"], "type": item["type"]}
+        for item in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Validate the JSON body (the embedding wrapper model, e.g. `{"new_user": {...}}`)."""
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        raise ValidationFailed(validation_detail(error, "body")) from None
+
+
+async def parse_form(request: Request, model: type[M]) -> M:
+    """Validate an `application/x-www-form-urlencoded` (or multipart) body."""
+    async with request.form(max_files=0, max_fields=20) as form:
+        values = {key: value for key, value in form.items() if isinstance(value, str)}
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise ValidationFailed(validation_detail(error, "body")) from None
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    """Validate the query string; repeated keys keep their last value."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as error:
+        raise ValidationFailed(validation_detail(error, "query")) from None
+
+
+def parse_path(request: Request, model: type[M]) -> M:
+    """Validate path parameters (routes declare them as plain strings; the model types them)."""
+    try:
+        return model.model_validate(request.path_params)
+    except ValidationError as error:
+        raise ValidationFailed(validation_detail(error, "path")) from None
+
+
+def json_response(
+    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Serialise once, straight to bytes."""
+    return Response(model.model_dump_json(), status_code, headers, media_type=JSON)
+
+
+class ListResponder(Generic[T]):
+    """Serialises a list of one model type; build one per type, at import time."""
+
+    def __init__(self, item_type: type[T]) -> None:
+        self._adapter: TypeAdapter[Sequence[T]] = TypeAdapter(Sequence[item_type])  # type: ignore[valid-type]
+
+    def __call__(
+        self, items: Iterable[T], status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        return Response(self._adapter.dump_json(list(items)), status_code, headers, media_type=JSON)

@@ -1,0 +1,158 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it would run handlers in another task and
+break task-local transactions): request id + access log + last-resort 500, and limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.core.errors import PayloadTooLarge
+from backend.core.logging import request_id_var
+
+access_logger = logging.getLogger("phresh.access")
+error_logger = logging.getLogger("phresh.error")
+
+MAX_BODY_BYTES = 1024 * 1024
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+RequestObserver = Callable[[Scope, int, float], None]
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """Send a complete JSON response from middleware (outside Starlette's handlers)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _incoming_request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Assigns X-Request-ID, writes one access-log line, turns any escaped error into JSON 500."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        route_template: Callable[[Scope], str],
+        observers: list[RequestObserver] | None = None,
+    ) -> None:
+        self.app = app
+        self.route_template = route_template
+        self.observers = observers or []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_logger.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
+            if response_started:
+                raise
+            status = 500
+            await send_json(
+                send, 500, b'{"detail":"Internal Server Error","code":"internal_error"}',
+                [(b"x-request-id", request_id.encode())],
+            )
+        finally:
+            elapsed = time.perf_counter() - started
+            route = self.route_template(scope)
+            access_logger.info(
+                "%s %s %d",
+                scope["method"],
+                route,
+                status,
+                extra={
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            for observe in self.observers:
+                observe(scope, status, elapsed)
+            request_id_var.reset(token)
+
+
+class LimitsMiddleware:
+    """Caps request bodies at 1 MiB (413) and each request at a deadline (503)."""
+
+    def __init__(self, app: ASGIApp, timeout_seconds: float, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.timeout_seconds = timeout_seconds
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                await send_json(send, 413, b'{"detail":"Request body too large (limit 1 MiB).","code":"payload_too_large"}', [])
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise PayloadTooLarge("Request body too large (limit 1 MiB).")
+            return message
+
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                await self.app(scope, limited_receive, tracking_send)
+        except TimeoutError:
+            if response_started:
+                raise
+            await send_json(
+                send, 503, b'{"detail":"The request took too long. Please retry.","code":"request_timeout"}',
+                [(b"retry-after", b"1")],
+            )

@@ -1,0 +1,81 @@
+"""Shared model bases and the keyset cursor used by every paginated list."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+from backend.core.errors import ValidationFailed
+
+PositiveId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Limit = Annotated[int, Field(ge=1, le=100)]
+
+
+class RequestModel(BaseModel):
+    """Request bodies: unknown fields ignored, strings stripped of surrounding whitespace."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class PublicModel(BaseModel):
+    """Responses and rows."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class DateTimeModel(PublicModel):
+    created_at: datetime
+    updated_at: datetime
+
+
+MAX_PRICE = Decimal("99999999.99")
+
+
+def _to_cents(value: Decimal) -> Decimal:
+    """Round half up to cents; check the range after rounding (99999999.995 is too much)."""
+    if value > MAX_PRICE + 1:
+        raise ValueError(f"Input should be less than or equal to {MAX_PRICE}")
+    cents = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if cents > MAX_PRICE:
+        raise ValueError(f"Input should be less than or equal to {MAX_PRICE}")
+    return cents
+
+
+# Exact in the database (numeric(10,2)), a JSON number on the wire.
+Price = Annotated[
+    Decimal,
+    Field(ge=0, allow_inf_nan=False),
+    AfterValidator(_to_cents),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+
+
+class Cursor(PublicModel):
+    """A keyset position: the (timestamp, id) of the last item served."""
+
+    ts: datetime
+    id: int
+
+    def encode(self) -> str:
+        raw = json.dumps([self.ts.isoformat(), self.id]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, parameter: str = "cursor") -> Cursor:
+        """Parse a cursor from a client; anything malformed is a 422 on `parameter`."""
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            ts, item_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            cursor = cls(ts=datetime.fromisoformat(ts), id=int(item_id))
+            if cursor.ts.tzinfo is None:
+                raise ValueError("naive timestamp")
+        except (ValueError, TypeError, json.JSONDecodeError):
+            raise ValidationFailed(
+                [{"loc": ["query", parameter], "msg": "Invalid cursor", "type": "value_error"}]
+            ) from None
+        return cursor

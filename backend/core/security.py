@@ -1,0 +1,143 @@
+"""Passwords (Argon2id, hashed off the event loop) and signed opaque tokens (itsdangerous)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeSerializer
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Argon2Parameters:
+    time_cost: int = 3
+    memory_cost_kib: int = 65536
+    parallelism: int = 4
+
+
+class Passwords:
+    """Argon2id hashing in worker threads, at most one hash per core at a time, so logins
+    never block the event loop nor exhaust memory (each hash holds `memory_cost` KiB)."""
+
+    def __init__(self, parameters: Argon2Parameters) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=parameters.time_cost,
+            memory_cost=parameters.memory_cost_kib,
+            parallelism=parameters.parallelism,
+            type=Type.ID,
+        )
+        self._limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
+        self._dummy_hash: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await anyio.to_thread.run_sync(
+            self._verify_sync, password_hash, password, limiter=self._limiter
+        )
+
+    async def verify_nothing(self, password: str) -> None:
+        """Spend the time of a real verification, so an unknown email is not faster."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+        await self.verify(self._dummy_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+    def _verify_sync(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def hash_token(token: str) -> bytes:
+    """What we store for a refresh or reset token: SHA-256 of its random part (tokens carry
+    256 bits of entropy, so a fast hash is enough; a database leak reveals no usable token)."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    token_version: int
+    expires_at: float
+
+
+class Tokens:
+    """Signed, expiring, opaque tokens. One salt per purpose; SHA-256; key rotation through
+    fallbacks (verify with any key, sign with the newest)."""
+
+    def __init__(
+        self,
+        keys: list[str],
+        *,
+        access_ttl_seconds: int,
+        leeway_seconds: int,
+        clock: Clock = time.time,
+    ) -> None:
+        def serializer(salt: str) -> URLSafeSerializer:
+            return URLSafeSerializer(
+                keys, salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
+            )
+
+        self._access = serializer("phresh.access")
+        self._random = {"refresh": serializer("phresh.refresh"), "reset": serializer("phresh.reset")}
+        self.access_ttl_seconds = access_ttl_seconds
+        self._leeway = leeway_seconds
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock()
+
+    def issue_access(self, *, user_id: int, token_version: int) -> str:
+        issued = int(self._clock())
+        payload = {"sub": user_id, "ver": token_version, "iat": issued,
+                   "exp": issued + self.access_ttl_seconds}
+        return str(self._access.dumps(payload))
+
+    def read_access(self, token: str) -> AccessClaims | None:
+        """The claims of a valid, unexpired access token, else None. A token issued up to
+        `leeway` seconds "in the future" is accepted: another instance's clock may run ahead."""
+        payload: Any = self._loads(self._access, token)
+        if not isinstance(payload, dict):
+            return None
+        sub, ver, iat, exp = (payload.get(key) for key in ("sub", "ver", "iat", "exp"))
+        if not all(isinstance(value, int) and not isinstance(value, bool) for value in (sub, ver, iat, exp)):
+            return None
+        now = self._clock()
+        if iat > now + self._leeway or now >= exp + self._leeway:
+            return None
+        return AccessClaims(user_id=sub, token_version=ver, expires_at=exp)
+
+    def issue_random(self, purpose: str) -> tuple[str, bytes]:
+        """A new opaque token for `purpose` ("refresh" or "reset") and the hash to store."""
+        secret = secrets.token_urlsafe(32)
+        return str(self._random[purpose].dumps(secret)), hash_token(secret)
+
+    def read_random(self, purpose: str, token: str) -> bytes | None:
+        """The stored-hash form of a well-signed token, or None for garbage or tampering."""
+        secret = self._loads(self._random[purpose], token)
+        return hash_token(secret) if isinstance(secret, str) else None
+
+    @staticmethod
+    def _loads(serializer: URLSafeSerializer, token: str) -> object:
+        if len(token) > 1024:
+            return None
+        try:
+            return serializer.loads(token)
+        except (BadSignature, ValueError, UnicodeDecodeError):
+            return None

@@ -1,0 +1,56 @@
+"""`/api/profiles`: read anyone's profile, update your own."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.core.auth import authenticated
+from backend.core.context import app_context
+from backend.core.errors import NotFound
+from backend.core.http import json_response, parse_body, parse_path
+from backend.core.models import RequestModel
+from backend.profiles import queries
+from backend.profiles.models import ProfileUpdateBody
+from backend.users.models import UserRow
+
+PROFILE_NOT_FOUND = "No profile found with that username."
+
+
+class UsernamePath(RequestModel):
+    username: str = Field(min_length=1, max_length=64)
+
+
+@authenticated
+async def get_profile(request: Request, user: UserRow) -> Response:
+    path = parse_path(request, UsernamePath)
+    profile = await queries.get_profile_by_username(app_context(request).db, username=path.username)
+    if profile is None:
+        raise NotFound(PROFILE_NOT_FOUND)
+    return json_response(profile.seen_by(user.id))
+
+
+@authenticated
+async def update_own_profile(request: Request, user: UserRow) -> Response:
+    update = (await parse_body(request, ProfileUpdateBody)).profile_update
+    present = update.model_fields_set
+    profile = await queries.update_profile(
+        app_context(request).db,
+        user_id=user.id,
+        set_full_name="full_name" in present, full_name=update.full_name,
+        set_phone_number="phone_number" in present, phone_number=update.phone_number,
+        set_bio="bio" in present, bio=update.bio,
+        set_image="image" in present, image=None if update.image is None else str(update.image),
+    )
+    if profile is None:  # the account was deleted between authentication and update
+        raise NotFound(PROFILE_NOT_FOUND)
+    return json_response(profile)
+
+
+routes = [
+    Route("/me/", update_own_profile, methods=["PUT"], name="update-own-profile"),
+    Route("/{username}/", get_profile, methods=["GET"], name="get-profile-by-username"),
+]

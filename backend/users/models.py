@@ -1,0 +1,95 @@
+"""Users and auth: request bodies, responses and rows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field, StringConstraints
+
+from backend.core.models import DateTimeModel, PublicModel, RequestModel
+from backend.profiles.models import ProfilePublic
+
+Username = Annotated[str, StringConstraints(min_length=3, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
+# Not stripped: a password is exactly what the user typed.
+Password = Annotated[str, StringConstraints(min_length=8, max_length=100, strip_whitespace=False)]
+
+
+class UserCreate(RequestModel):
+    email: EmailStr
+    username: Username
+    password: Password
+
+
+class UserRegisterBody(RequestModel):
+    new_user: UserCreate
+
+
+class LoginForm(RequestModel):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=False)]
+
+
+class RefreshTokenBody(RequestModel):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class PasswordUpdate(RequestModel):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=False)]
+    new_password: Password
+
+
+class PasswordUpdateBody(RequestModel):
+    password_update: PasswordUpdate
+
+
+class PasswordResetRequest(RequestModel):
+    email: EmailStr
+
+
+class PasswordResetConfirm(RequestModel):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Password
+
+
+class AccessToken(PublicModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class TokenPair(AccessToken):
+    refresh_token: str
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class UserPublic(DateTimeModel):
+    id: int
+    username: str
+    email: str | None
+    email_verified: bool
+    is_active: bool
+    is_superuser: bool
+    profile: ProfilePublic
+    access_token: AccessToken | None = None
+
+    def seen_by(self, viewer_id: int) -> UserPublic:
+        """The contract's privacy rule: only the user themself sees their email."""
+        if viewer_id == self.id:
+            return self
+        return self.model_copy(update={"email": None, "profile": self.profile.seen_by(viewer_id)})
+
+
+class UserRow(UserPublic):
+    """A user as loaded for authentication (never serialised as such)."""
+
+    token_version: int
+
+
+class UserCredentials(PublicModel):
+    id: int
+    password: str
+    is_active: bool
+    token_version: int
+
+
+class ResetAccepted(PublicModel):
+    detail: str = "If an account exists for that email, a password reset link has been sent."

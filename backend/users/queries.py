@@ -1,0 +1,120 @@
+"""Typed wrappers over `sql/users.sql` (same names; the caller owns transactions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+from uuid import UUID
+
+from backend.core.db import Database
+from backend.core.sql import load_queries
+from backend.users.models import UserCredentials, UserRow
+
+QUERIES = load_queries("users")
+_q = QUERIES
+
+
+async def create_user(db: Database, *, username: str, email: str, password: str) -> int:
+    row = await db.fetch_one(_q["create_user"], username=username, email=email, password=password)
+    assert row is not None  # INSERT ... RETURNING always returns the row
+    return cast(int, row["id"])
+
+
+async def create_profile_for_user(db: Database, *, user_id: int) -> None:
+    await db.execute(_q["create_profile_for_user"], user_id=user_id)
+
+
+async def get_user_by_id(db: Database, *, user_id: int) -> UserRow | None:
+    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id)
+    return None if row is None else UserRow.model_validate(dict(row))
+
+
+async def get_user_credentials_by_email(db: Database, *, email: str) -> UserCredentials | None:
+    row = await db.fetch_one(_q["get_user_credentials_by_email"], email=email)
+    return None if row is None else UserCredentials.model_validate(dict(row))
+
+
+async def get_user_id_by_email(db: Database, *, email: str) -> int | None:
+    return cast(int | None, await db.fetch_value(_q["get_user_id_by_email"], email=email))
+
+
+async def get_password_hash_by_user_id(db: Database, *, user_id: int) -> str | None:
+    return cast(str | None, await db.fetch_value(_q["get_password_hash_by_user_id"], user_id=user_id))
+
+
+async def update_password_hash(db: Database, *, user_id: int, password: str) -> None:
+    await db.execute(_q["update_password_hash"], user_id=user_id, password=password)
+
+
+async def change_password(db: Database, *, user_id: int, password: str) -> int | None:
+    return cast(int | None, await db.fetch_value(_q["change_password"], user_id=user_id, password=password))
+
+
+async def delete_user(db: Database, *, user_id: int) -> int | None:
+    return cast(int | None, await db.fetch_value(_q["delete_user"], user_id=user_id))
+
+
+async def create_refresh_token(
+    db: Database, *, user_id: int, family_id: UUID, token_hash: bytes, expires_at: datetime
+) -> None:
+    await db.execute(
+        _q["create_refresh_token"],
+        user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at,
+    )
+
+
+async def use_refresh_token(
+    db: Database, *, token_hash: bytes, now: datetime
+) -> tuple[int, UUID] | None:
+    row = await db.fetch_one(_q["use_refresh_token"], token_hash=token_hash, now=now)
+    return None if row is None else (row["user_id"], row["family_id"])
+
+
+async def get_refresh_token_family(db: Database, *, token_hash: bytes) -> UUID | None:
+    return cast(UUID | None, await db.fetch_value(_q["get_refresh_token_family"], token_hash=token_hash))
+
+
+async def revoke_refresh_token_family(db: Database, *, family_id: UUID, now: datetime) -> None:
+    await db.execute(_q["revoke_refresh_token_family"], family_id=family_id, now=now)
+
+
+async def revoke_refresh_tokens_for_user(db: Database, *, user_id: int, now: datetime) -> None:
+    await db.execute(_q["revoke_refresh_tokens_for_user"], user_id=user_id, now=now)
+
+
+async def delete_expired_refresh_tokens(db: Database, *, now: datetime) -> None:
+    await db.execute(_q["delete_expired_refresh_tokens"], now=now)
+
+
+async def create_password_reset_token(
+    db: Database, *, user_id: int, token_hash: bytes, expires_at: datetime
+) -> None:
+    await db.execute(
+        _q["create_password_reset_token"], user_id=user_id, token_hash=token_hash, expires_at=expires_at
+    )
+
+
+async def use_password_reset_token(db: Database, *, token_hash: bytes, now: datetime) -> int | None:
+    return cast(int | None, await db.fetch_value(_q["use_password_reset_token"], token_hash=token_hash, now=now))
+
+
+async def hit_rate_limit(
+    db: Database, *, bucket: str, window_start: datetime, expires_at: datetime
+) -> int:
+    hits = await db.fetch_value(
+        _q["hit_rate_limit"], bucket=bucket, window_start=window_start, expires_at=expires_at
+    )
+    return cast(int, hits)
+
+
+async def get_rate_limit_hits(db: Database, *, bucket: str, window_start: datetime) -> int:
+    hits = await db.fetch_value(_q["get_rate_limit_hits"], bucket=bucket, window_start=window_start)
+    return cast(int | None, hits) or 0
+
+
+async def clear_rate_limit(db: Database, *, bucket: str) -> None:
+    await db.execute(_q["clear_rate_limit"], bucket=bucket)
+
+
+async def delete_expired_rate_limits(db: Database, *, now: datetime) -> None:
+    await db.execute(_q["delete_expired_rate_limits"], now=now)

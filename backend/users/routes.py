@@ -1,0 +1,98 @@
+"""`/api/users`: register, login, tokens, password, account."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.core.auth import authenticated
+from backend.core.context import app_context
+from backend.core.http import json_response, parse_body, parse_form
+from backend.users import service
+from backend.users.models import (
+    LoginForm,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    PasswordUpdateBody,
+    RefreshTokenBody,
+    ResetAccepted,
+    UserPublic,
+    UserRegisterBody,
+    UserRow,
+)
+from backend.users.ratelimit import client_address
+
+
+def _address(request: Request) -> str:
+    return client_address(request, app_context(request).settings.trusted_proxies)
+
+
+async def register(request: Request) -> Response:
+    body = await parse_body(request, UserRegisterBody)
+    user = await service.register(app_context(request), body.new_user)
+    return json_response(user, status_code=201)
+
+
+async def login(request: Request) -> Response:
+    form = await parse_form(request, LoginForm)
+    tokens = await service.login(app_context(request), form, _address(request))
+    return json_response(tokens, headers={"Cache-Control": "no-store"})
+
+
+@authenticated
+async def me(request: Request, user: UserRow) -> Response:
+    return json_response(UserPublic.model_validate(user.model_dump(exclude={"token_version"})))
+
+
+async def refresh_token(request: Request) -> Response:
+    body = await parse_body(request, RefreshTokenBody)
+    tokens = await service.refresh(app_context(request), body.refresh_token)
+    return json_response(tokens, headers={"Cache-Control": "no-store"})
+
+
+async def logout(request: Request) -> Response:
+    body = await parse_body(request, RefreshTokenBody)
+    await service.logout(app_context(request), body.refresh_token)
+    return Response(status_code=204)
+
+
+@authenticated
+async def change_password(request: Request, user: UserRow) -> Response:
+    body = await parse_body(request, PasswordUpdateBody)
+    await service.change_password(app_context(request), user, body.password_update)
+    return Response(status_code=204)
+
+
+@authenticated
+async def delete_me(request: Request, user: UserRow) -> Response:
+    await service.delete_account(app_context(request), user)
+    return Response(status_code=204)
+
+
+async def request_password_reset(request: Request) -> Response:
+    body = await parse_body(request, PasswordResetRequest)
+    await service.request_password_reset(app_context(request), str(body.email), _address(request))
+    return json_response(ResetAccepted(), status_code=202)
+
+
+async def confirm_password_reset(request: Request) -> Response:
+    body = await parse_body(request, PasswordResetConfirm)
+    await service.confirm_password_reset(app_context(request), body)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/", register, methods=["POST"], name="register-new-user"),
+    Route("/login/token/", login, methods=["POST"], name="login-email-and-password"),
+    Route("/me/", me, methods=["GET"], name="get-current-user"),
+    Route("/me/", delete_me, methods=["DELETE"], name="delete-current-user"),
+    Route("/token/refresh/", refresh_token, methods=["POST"], name="refresh-token"),
+    Route("/logout/", logout, methods=["POST"], name="logout"),
+    Route("/me/password/", change_password, methods=["PUT"], name="change-password"),
+    Route("/password-reset/", request_password_reset, methods=["POST"], name="request-password-reset"),
+    Route(
+        "/password-reset/confirm/", confirm_password_reset, methods=["POST"],
+        name="confirm-password-reset",
+    ),
+]

@@ -1,0 +1,207 @@
+"""Use-cases of users and auth: each spans several queries and owns its transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+from backend.core.context import AppContext
+from backend.core.db import IntegrityError
+from backend.core.errors import BadRequest, Unauthorized
+from backend.core.mail import Mail
+from backend.users import queries
+from backend.users.models import (
+    AccessToken,
+    LoginForm,
+    PasswordResetConfirm,
+    PasswordUpdate,
+    TokenPair,
+    UserCreate,
+    UserPublic,
+    UserRow,
+)
+from backend.users.ratelimit import RateLimiter, bucket
+
+EMAIL_TAKEN = "That email is already taken. Login with that email or register with another one."
+USERNAME_TAKEN = "That username is already taken. Please try another one."
+LOGIN_FAILED = "Authentication was unsuccessful."
+INVALID_REFRESH_TOKEN = "Invalid or expired refresh token."
+WRONG_PASSWORD = "Current password is incorrect."
+INVALID_RESET_TOKEN = "Invalid or expired reset token."
+
+_TAKEN = {"users_email_lower_key": EMAIL_TAKEN, "users_username_lower_key": USERNAME_TAKEN}
+
+
+def _now(ctx: AppContext) -> datetime:
+    return datetime.fromtimestamp(ctx.clock(), UTC)
+
+
+async def register(ctx: AppContext, new_user: UserCreate) -> UserPublic:
+    """Create the user and their empty profile in one transaction; return them with an
+    access token. A taken email or username is caught by its unique index (race-proof)."""
+    password_hash = await ctx.passwords.hash(new_user.password)
+    try:
+        async with ctx.db.transaction():
+            user_id = await queries.create_user(
+                ctx.db, username=new_user.username, email=str(new_user.email), password=password_hash
+            )
+            await queries.create_profile_for_user(ctx.db, user_id=user_id)
+            user = await queries.get_user_by_id(ctx.db, user_id=user_id)
+    except IntegrityError as error:
+        if error.constraint in _TAKEN:
+            raise BadRequest(_TAKEN[error.constraint], code="taken") from None
+        raise
+    assert user is not None  # created in this very transaction
+    token = ctx.tokens.issue_access(user_id=user.id, token_version=user.token_version)
+    public = UserPublic.model_validate(user.model_dump(exclude={"token_version"}))
+    return public.model_copy(update={"access_token": AccessToken(access_token=token)})
+
+
+async def login(ctx: AppContext, form: LoginForm, address: str) -> TokenPair:
+    """Email + password → a new session. Rate-limited per address, and per
+    (account, address) on failures, so nobody can lock a victim out from elsewhere."""
+    settings = ctx.settings
+    limiter = RateLimiter(ctx.db, ctx.clock)
+    await limiter.hit(
+        bucket("auth-address", address),
+        limit=settings.auth_rate_limit_per_address,
+        seconds=settings.auth_rate_limit_window_seconds,
+    )
+    failures = bucket("login-failures", form.username.lower(), address)
+    window = settings.login_rate_limit_window_seconds
+    await limiter.check(failures, limit=settings.login_rate_limit_per_account, seconds=window)
+
+    credentials = await queries.get_user_credentials_by_email(ctx.db, email=form.username)
+    if credentials is None:
+        await ctx.passwords.verify_nothing(form.password)
+        verified = False
+    else:
+        verified = await ctx.passwords.verify(credentials.password, form.password)
+    if credentials is None or not verified or not credentials.is_active:
+        await limiter.record(failures, seconds=window)
+        raise Unauthorized(LOGIN_FAILED, code="login_failed")
+
+    await limiter.clear(failures)
+    if ctx.passwords.needs_rehash(credentials.password):
+        new_hash = await ctx.passwords.hash(form.password)
+        await queries.update_password_hash(ctx.db, user_id=credentials.id, password=new_hash)
+    return await _start_session(ctx, credentials.id, credentials.token_version, uuid.uuid4())
+
+
+async def _start_session(
+    ctx: AppContext, user_id: int, token_version: int, family_id: uuid.UUID
+) -> TokenPair:
+    refresh_token, token_hash = ctx.tokens.issue_random("refresh")
+    expires_at = _now(ctx) + timedelta(days=ctx.settings.refresh_token_expire_days)
+    await queries.create_refresh_token(
+        ctx.db, user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at
+    )
+    return TokenPair(
+        access_token=ctx.tokens.issue_access(user_id=user_id, token_version=token_version),
+        refresh_token=refresh_token,
+        expires_in=ctx.tokens.access_ttl_seconds,
+    )
+
+
+def _refresh_token_hash(ctx: AppContext, refresh_token: str) -> bytes:
+    token_hash = ctx.tokens.read_random("refresh", refresh_token)
+    if token_hash is None:
+        raise Unauthorized(INVALID_REFRESH_TOKEN, code="invalid_refresh_token")
+    return token_hash
+
+
+async def _reject_refresh_token(ctx: AppContext, token_hash: bytes) -> NoReturn:
+    """A token that is not live. If it is one of ours (used, revoked, expired), this may be
+    a stolen token replayed: revoke its whole family (every token rotated from the same
+    login), then 401. Runs outside any transaction so the revocation sticks."""
+    family_id = await queries.get_refresh_token_family(ctx.db, token_hash=token_hash)
+    if family_id is not None:
+        await queries.revoke_refresh_token_family(ctx.db, family_id=family_id, now=_now(ctx))
+    raise Unauthorized(INVALID_REFRESH_TOKEN, code="invalid_refresh_token")
+
+
+async def refresh(ctx: AppContext, refresh_token: str) -> TokenPair:
+    """Rotate: the presented token is used up (atomically: of two concurrent refreshes one
+    wins) and a new pair of the same family is issued, in one transaction."""
+    token_hash = _refresh_token_hash(ctx, refresh_token)
+    async with ctx.db.transaction():
+        used = await queries.use_refresh_token(ctx.db, token_hash=token_hash, now=_now(ctx))
+        if used is not None:
+            user_id, family_id = used
+            user = await queries.get_user_by_id(ctx.db, user_id=user_id)
+            if user is not None and user.is_active:
+                return await _start_session(ctx, user.id, user.token_version, family_id)
+    await _reject_refresh_token(ctx, token_hash)
+
+
+async def logout(ctx: AppContext, refresh_token: str) -> None:
+    """End the session: the token and everything rotated from it stop working."""
+    token_hash = _refresh_token_hash(ctx, refresh_token)
+    now = _now(ctx)
+    used = await queries.use_refresh_token(ctx.db, token_hash=token_hash, now=now)
+    if used is None:
+        await _reject_refresh_token(ctx, token_hash)
+    await queries.revoke_refresh_token_family(ctx.db, family_id=used[1], now=now)
+
+
+async def change_password(ctx: AppContext, user: UserRow, update: PasswordUpdate) -> None:
+    """Check the current password, store the new one, end every session and access token."""
+    current_hash = await queries.get_password_hash_by_user_id(ctx.db, user_id=user.id)
+    if current_hash is None or not await ctx.passwords.verify(current_hash, update.current_password):
+        raise BadRequest(WRONG_PASSWORD, code="wrong_password")
+    new_hash = await ctx.passwords.hash(update.new_password)
+    async with ctx.db.transaction():
+        await queries.change_password(ctx.db, user_id=user.id, password=new_hash)
+        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=user.id, now=_now(ctx))
+
+
+async def delete_account(ctx: AppContext, user: UserRow) -> None:
+    """One statement; the foreign keys cascade to everything the user owns."""
+    await queries.delete_user(ctx.db, user_id=user.id)
+
+
+async def request_password_reset(ctx: AppContext, email: str, address: str) -> None:
+    """Mail a single-use reset link when the account exists; the caller answers 202 either
+    way (no account enumeration). Only the token's hash is stored."""
+    settings = ctx.settings
+    await RateLimiter(ctx.db, ctx.clock).hit(
+        bucket("auth-address", address),
+        limit=settings.auth_rate_limit_per_address,
+        seconds=settings.auth_rate_limit_window_seconds,
+    )
+    user_id = await queries.get_user_id_by_email(ctx.db, email=email)
+    if user_id is None:
+        return
+    token, token_hash = ctx.tokens.issue_random("reset")
+    expires_at = _now(ctx) + timedelta(minutes=settings.password_reset_expire_minutes)
+    await queries.create_password_reset_token(
+        ctx.db, user_id=user_id, token_hash=token_hash, expires_at=expires_at
+    )
+    link = settings.password_reset_url.replace("{token}", token)
+    await ctx.outbox.send(
+        Mail(
+            to=email,
+            subject="Reset your Phresh password",
+            body=(
+                "Someone asked to reset the password of your Phresh account.\n"
+                f"If it was you, open this link within {settings.password_reset_expire_minutes}"
+                f" minutes:\n\n{link}\n\nIf it was not, ignore this message.\n"
+            ),
+        )
+    )
+
+
+async def confirm_password_reset(ctx: AppContext, confirm: PasswordResetConfirm) -> None:
+    """Use the token up, set the new password and end every session, in one transaction."""
+    token_hash = ctx.tokens.read_random("reset", confirm.token)
+    if token_hash is None:
+        raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
+    new_hash = await ctx.passwords.hash(confirm.new_password)
+    now = _now(ctx)
+    async with ctx.db.transaction():
+        user_id = await queries.use_password_reset_token(ctx.db, token_hash=token_hash, now=now)
+        if user_id is None:
+            raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
+        await queries.change_password(ctx.db, user_id=user_id, password=new_hash)
+        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=user_id, now=now)

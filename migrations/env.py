@@ -1,0 +1,56 @@
+"""Alembic environment: the URL comes from the app's settings; online mode runs over
+asyncpg (SQLAlchemy's async engine), so one driver serves the app and the migrations."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from backend.config import Settings
+from backend.core.tables import metadata
+
+config = context.config
+target_metadata = metadata
+
+
+def database_url() -> str:
+    """`-x url=...` wins (tests, scripts); else the app's settings."""
+    url = context.get_x_argument(as_dictionary=True).get("url") or Settings().dsn
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+def run_migrations_offline() -> None:
+    """`alembic upgrade head --sql`: print the SQL instead of running it."""
+    context.configure(
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_sync(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    url = database_url().replace("postgresql://", "postgresql+asyncpg://", 1)
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run_sync)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())

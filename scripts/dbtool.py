@@ -1,0 +1,51 @@
+"""Small database chores for the shell scripts (uses the project's own driver).
+
+    python scripts/dbtool.py ping URL          exit 0 when `SELECT 1` answers within 3 s
+    python scripts/dbtool.py ensure-db URL     create the URL's database if it is missing
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+
+async def ping(url: str) -> int:
+    try:
+        connection = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        print(f"unreachable: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    await connection.close()
+    return 0
+
+
+async def ensure_db(url: str) -> int:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    connection = await asyncpg.connect(admin, timeout=5)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            quoted = '"' + name.replace('"', '""') + '"'
+            await connection.execute(f"CREATE DATABASE {quoted}")
+            print(f"created database {name}", file=sys.stderr)
+    finally:
+        await connection.close()
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) != 3 or sys.argv[1] not in {"ping", "ensure-db"}:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command = ping if sys.argv[1] == "ping" else ensure_db
+    return asyncio.run(command(sys.argv[2]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+-- name: create_user :one
+-- The new user's id; a taken username or email violates users_*_lower_key.
+INSERT INTO users (username, email, password)
+VALUES (:username, :email, :password)
+RETURNING id
+
+-- name: create_profile_for_user :exec
+-- Every user has exactly one profile (profiles_user_id_key), created with the user.
+INSERT INTO profiles (user_id)
+VALUES (:user_id)
+
+-- name: get_user_by_id :one
+-- A user with their profile as JSON, plus token_version for access-token checks.
+-- One primary-key lookup and one unique-index lookup: this runs on every authenticated request.
+SELECT u.id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser,
+       u.token_version, u.created_at, u.updated_at,
+       json_build_object(
+           'id', p.id, 'full_name', p.full_name, 'phone_number', p.phone_number, 'bio', p.bio,
+           'image', p.image, 'user_id', u.id, 'username', u.username, 'email', u.email,
+           'created_at', p.created_at, 'updated_at', p.updated_at
+       ) AS profile
+FROM users AS u
+JOIN profiles AS p ON p.user_id = u.id
+WHERE u.id = :user_id
+
+-- name: get_user_credentials_by_email :one
+-- Served by users_email_lower_key (case-insensitive match).
+SELECT id, password, is_active, token_version
+FROM users
+WHERE lower(email) = lower(:email)
+
+-- name: get_user_id_by_email :value
+SELECT id
+FROM users
+WHERE lower(email) = lower(:email)
+
+-- name: get_password_hash_by_user_id :value
+SELECT password
+FROM users
+WHERE id = :user_id
+
+-- name: update_password_hash :exec
+-- A transparent re-hash (new Argon2 parameters): sessions stay valid.
+UPDATE users
+SET password = :password
+WHERE id = :user_id
+
+-- name: change_password :value
+-- A real password change: bumping token_version kills every older access token.
+UPDATE users
+SET password = :password, token_version = token_version + 1
+WHERE id = :user_id
+RETURNING token_version
+
+-- name: delete_user :value
+-- Cascades (ON DELETE CASCADE) to profile, cleanings (and their offers and evaluations),
+-- offers, evaluations received and tokens.
+DELETE FROM users
+WHERE id = :user_id
+RETURNING id
+
+-- name: create_refresh_token :exec
+INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+VALUES (:user_id, :family_id, :token_hash, :expires_at)
+
+-- name: use_refresh_token :one
+-- Rotation, atomically: only one caller can use a live token; a row back means it was ours.
+UPDATE refresh_tokens
+SET used_at = :now
+WHERE token_hash = :token_hash
+  AND used_at IS NULL
+  AND revoked_at IS NULL
+  AND expires_at > :now
+RETURNING user_id, family_id
+
+-- name: get_refresh_token_family :value
+-- The family of a known token whatever its state (for reuse detection).
+SELECT family_id
+FROM refresh_tokens
+WHERE token_hash = :token_hash
+
+-- name: revoke_refresh_token_family :exec
+UPDATE refresh_tokens
+SET revoked_at = :now
+WHERE family_id = :family_id
+  AND revoked_at IS NULL
+
+-- name: revoke_refresh_tokens_for_user :exec
+UPDATE refresh_tokens
+SET revoked_at = :now
+WHERE user_id = :user_id
+  AND revoked_at IS NULL
+
+-- name: delete_expired_refresh_tokens :exec
+-- Housekeeping, bounded per call; served by refresh_tokens_expires_at_idx.
+DELETE FROM refresh_tokens
+WHERE id = ANY(ARRAY(
+    SELECT id
+    FROM refresh_tokens
+    WHERE expires_at < :now
+    LIMIT 1000
+))
+
+-- name: create_password_reset_token :exec
+INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)
+VALUES (:user_id, :token_hash, :expires_at)
+
+-- name: use_password_reset_token :value
+-- Single use, atomically; the user id when the token was live.
+UPDATE password_reset_tokens
+SET used_at = :now
+WHERE token_hash = :token_hash
+  AND used_at IS NULL
+  AND expires_at > :now
+RETURNING user_id
+
+-- name: hit_rate_limit :value
+-- Count one hit in (bucket, window) and return the window's total, atomically across
+-- every worker and instance (an UPSERT takes the row lock; no advisory locks).
+INSERT INTO rate_limit_counters AS c (bucket, window_start, hits, expires_at)
+VALUES (:bucket, :window_start, 1, :expires_at)
+ON CONFLICT (bucket, window_start)
+DO UPDATE SET hits = c.hits + 1
+RETURNING hits
+
+-- name: get_rate_limit_hits :value
+SELECT hits
+FROM rate_limit_counters
+WHERE bucket = :bucket
+  AND window_start = :window_start
+
+-- name: clear_rate_limit :exec
+DELETE FROM rate_limit_counters
+WHERE bucket = :bucket
+
+-- name: delete_expired_rate_limits :exec
+-- Housekeeping, bounded per call; served by rate_limit_counters_expires_at_idx.
+DELETE FROM rate_limit_counters
+WHERE (bucket, window_start) IN (
+    SELECT bucket, window_start
+    FROM rate_limit_counters
+    WHERE expires_at < :now
+    LIMIT 1000
+)
