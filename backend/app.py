@@ -78,7 +78,9 @@ def outbox_from_settings(settings: Settings) -> Outbox:
                 host=settings.smtp_host,
                 port=settings.smtp_port,
                 username=settings.smtp_username,
-                password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                password=settings.smtp_password.get_secret_value()
+                if settings.smtp_password
+                else None,
                 sender=settings.smtp_from,
                 starttls=settings.smtp_starttls,
             )
@@ -119,7 +121,9 @@ async def handle_unmapped_integrity_error(request: Request, exc: Exception) -> R
 
 async def handle_invalid_input(request: Request, exc: Exception) -> Response:
     """A value PostgreSQL refused that validation let through: still the client's input."""
-    return JSONResponse(_error_body("A value in the request is out of range.", "invalid_value"), 422)
+    return JSONResponse(
+        _error_body("A value in the request is out of range.", "invalid_value"), 422
+    )
 
 
 # -- factory ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_SECRET_KEY = "change-me-in-production"  # noqa: S105 (a placeholder, refused in production)
+DEFAULT_SECRET_KEY = "change-me-in-production"
 MIN_PRODUCTION_SECRET_LENGTH = 32
 
 Environment = Literal["development", "test", "production"]

@@ -4,6 +4,7 @@ asyncpg (SQLAlchemy's async engine), so one driver serves the app and the migrat
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -40,9 +41,15 @@ def _run_sync(connection: Connection) -> None:
         context.run_migrations()
 
 
+def async_engine_url(url: str) -> str:
+    """SQLAlchemy's asyncpg dialect takes libpq's `sslmode` as asyncpg's `ssl`."""
+    parts = urlsplit(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    query = [("ssl" if key == "sslmode" else key, value) for key, value in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 async def run_migrations_online() -> None:
-    url = database_url().replace("postgresql://", "postgresql+asyncpg://", 1)
-    engine = create_async_engine(url)
+    engine = create_async_engine(async_engine_url(database_url()))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)

@@ -1,7 +1,7 @@
 """Small database chores for the shell scripts (uses the project's own driver).
 
-    python scripts/dbtool.py ping URL          exit 0 when `SELECT 1` answers within 3 s
-    python scripts/dbtool.py ensure-db URL     create the URL's database if it is missing
+python scripts/dbtool.py ping URL          exit 0 when `SELECT 1` answers within 3 s
+python scripts/dbtool.py ensure-db URL     create the URL's database if it is missing
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import databases
@@ -33,11 +34,11 @@ from backend.core.sql import Query
 
 logger = logging.getLogger("phresh.db")
 
-Record = asyncpg.Record
+Record: TypeAlias = Any  # asyncpg.Record (asyncpg ships no type information)
 QueryObserver = Callable[[str, float], None]
 
-_transaction_connection: contextvars.ContextVar[asyncpg.Connection | None] = (
-    contextvars.ContextVar("phresh_transaction_connection", default=None)
+_transaction_connection: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
+    "phresh_transaction_connection", default=None
 )
 
 # Errors that mean "the database cannot serve us right now", not "the request is wrong".
@@ -105,12 +106,17 @@ class Database:
         opts = self.options
         server_settings = {
             "application_name": "phresh",
+            "timezone": "UTC",
             "statement_timeout": str(opts.statement_timeout_ms),
             "lock_timeout": str(opts.lock_timeout_ms),
             "idle_in_transaction_session_timeout": str(opts.idle_in_transaction_timeout_ms),
         }
+        # `databases` ignores libpq's `sslmode` in the URL; hand it to asyncpg ourselves.
+        sslmode = parse_qs(urlsplit(url).query).get("sslmode", [None])[-1]
+        tls: dict[str, Any] = {"ssl": sslmode} if sslmode else {}
         self._databases = databases.Database(
             url,
+            **tls,
             min_size=opts.min_size,
             max_size=opts.max_size,
             timeout=opts.connect_timeout,
@@ -148,7 +154,7 @@ class Database:
             logger.warning("database pool did not close in %.0fs; terminating", timeout)
             pool.terminate()
             self._databases.is_connected = False
-            self._databases._backend._pool = None  # type: ignore[attr-defined]
+            self._databases._backend._pool = None
 
     async def _warm(self) -> None:
         delay = 0.5
@@ -168,10 +174,10 @@ class Database:
 
     @property
     def pool(self) -> asyncpg.Pool:
-        pool = self._databases._backend._pool  # type: ignore[attr-defined]
+        pool = self._databases._backend._pool
         if pool is None:
             raise RuntimeError("Database.connect() has not been called")
-        return pool  # type: ignore[no-any-return]
+        return pool
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(open connections, connections in use, maximum size)."""
@@ -184,11 +190,12 @@ class Database:
 
     async def fetch_one(self, query: Query, **params: Any) -> Record | None:
         """The first row, or None."""
-        return await self._run(query, "one", params)  # type: ignore[no-any-return]
+        return await self._run(query, "one", params)
 
     async def fetch_all(self, query: Query, **params: Any) -> list[Record]:
         """Every row."""
-        return await self._run(query, "many", params)  # type: ignore[no-any-return]
+        rows: list[Record] = await self._run(query, "many", params)
+        return rows
 
     async def fetch_value(self, query: Query, **params: Any) -> Any:
         """The first column of the first row, or None."""

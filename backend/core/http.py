@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -71,7 +71,7 @@ class ListResponder(Generic[T]):
     """Serialises a list of one model type; build one per type, at import time."""
 
     def __init__(self, item_type: type[T]) -> None:
-        self._adapter: TypeAdapter[Sequence[T]] = TypeAdapter(Sequence[item_type])  # type: ignore[valid-type]
+        self._adapter: TypeAdapter[list[T]] = TypeAdapter(list[item_type])  # type: ignore[valid-type]
 
     def __call__(
         self, items: Iterable[T], status_code: int = 200, headers: dict[str, str] | None = None

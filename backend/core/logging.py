@@ -13,7 +13,11 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "phresh_request_id", default=None
 )
 
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_SKIPPED_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of the message
+}
 
 
 class JSONFormatter(logging.Formatter):
@@ -26,23 +30,35 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = request_id_var.get()
-        if request_id is not None:
-            entry["request_id"] = request_id
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and key != "color_message" and not key.startswith("_"):
+            wanted = key not in _SKIPPED_ATTRS and not key.startswith("_")
+            if wanted and (value is not None or key != "request_id"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Stamp each record with the current request's id when it is created (formatting may
+    happen later, outside the request)."""
+    record = _base_factory(*args, **kwargs)
+    record.request_id = request_id_var.get()
+    return record
+
+
 def configure_logging(level: str) -> None:
-    """Route the app's and uvicorn's loggers to one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JSONFormatter())
+    """Route the app's and uvicorn's loggers to one JSON handler on stderr (idempotent;
+    other handlers on the root logger, such as pytest's, stay)."""
+    logging.setLogRecordFactory(_record_with_request_id)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if not any(isinstance(h.formatter, JSONFormatter) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JSONFormatter())
+        root.addHandler(handler)
     root.setLevel(level)
     # Our middleware writes the access log (with route template and request id).
     logging.getLogger("uvicorn.access").disabled = True

@@ -38,7 +38,9 @@ class LoggingOutbox:
 
     async def send(self, mail: Mail) -> None:
         self.sent.append(mail)
-        logger.info("mail (development outbox) to=%s subject=%s\n%s", mail.to, mail.subject, mail.body)
+        logger.info(
+            "mail (development outbox) to=%s subject=%s\n%s", mail.to, mail.subject, mail.body
+        )
 
 
 @dataclass(frozen=True, slots=True)

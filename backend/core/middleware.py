@@ -19,12 +19,16 @@ access_logger = logging.getLogger("phresh.access")
 error_logger = logging.getLogger("phresh.error")
 
 MAX_BODY_BYTES = 1024 * 1024
+TOO_LARGE = "Request body too large (limit 1 MiB)."
+_TOO_LARGE_BODY = b'{"detail":"' + TOO_LARGE.encode() + b'","code":"payload_too_large"}'
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 RequestObserver = Callable[[Scope, int, float], None]
 
 
-async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
     """Send a complete JSON response from middleware (outside Starlette's handlers)."""
     await send(
         {
@@ -43,7 +47,7 @@ async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[by
 def _incoming_request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
             break
@@ -78,18 +82,25 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            error_logger.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
+            error_logger.exception(
+                "unhandled error while serving %s %s", scope["method"], scope["path"]
+            )
             if response_started:
                 raise
             status = 500
             await send_json(
-                send, 500, b'{"detail":"Internal Server Error","code":"internal_error"}',
+                send,
+                500,
+                b'{"detail":"Internal Server Error","code":"internal_error"}',
                 [(b"x-request-id", request_id.encode())],
             )
         finally:
@@ -115,7 +126,9 @@ class RequestContextMiddleware:
 class LimitsMiddleware:
     """Caps request bodies at 1 MiB (413) and each request at a deadline (503)."""
 
-    def __init__(self, app: ASGIApp, timeout_seconds: float, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, timeout_seconds: float, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
         self.app = app
         self.timeout_seconds = timeout_seconds
         self.max_body_bytes = max_body_bytes
@@ -126,7 +139,7 @@ class LimitsMiddleware:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                await send_json(send, 413, b'{"detail":"Request body too large (limit 1 MiB).","code":"payload_too_large"}', [])
+                await send_json(send, 413, _TOO_LARGE_BODY, [])
                 return
         received = 0
 
@@ -136,7 +149,7 @@ class LimitsMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise PayloadTooLarge("Request body too large (limit 1 MiB).")
+                    raise PayloadTooLarge(TOO_LARGE)
             return message
 
         response_started = False
@@ -153,6 +166,8 @@ class LimitsMiddleware:
             if response_started:
                 raise
             await send_json(
-                send, 503, b'{"detail":"The request took too long. Please retry.","code":"request_timeout"}',
+                send,
+                503,
+                b'{"detail":"The request took too long. Please retry.","code":"request_timeout"}',
                 [(b"retry-after", b"1")],
             )

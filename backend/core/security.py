@@ -8,7 +8,6 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -95,7 +94,10 @@ class Tokens:
             )
 
         self._access = serializer("phresh.access")
-        self._random = {"refresh": serializer("phresh.refresh"), "reset": serializer("phresh.reset")}
+        self._random = {
+            "refresh": serializer("phresh.refresh"),
+            "reset": serializer("phresh.reset"),
+        }
         self.access_ttl_seconds = access_ttl_seconds
         self._leeway = leeway_seconds
         self._clock = clock
@@ -105,19 +107,27 @@ class Tokens:
 
     def issue_access(self, *, user_id: int, token_version: int) -> str:
         issued = int(self._clock())
-        payload = {"sub": user_id, "ver": token_version, "iat": issued,
-                   "exp": issued + self.access_ttl_seconds}
+        payload = {
+            "sub": user_id,
+            "ver": token_version,
+            "iat": issued,
+            "exp": issued + self.access_ttl_seconds,
+        }
         return str(self._access.dumps(payload))
 
     def read_access(self, token: str) -> AccessClaims | None:
         """The claims of a valid, unexpired access token, else None. A token issued up to
         `leeway` seconds "in the future" is accepted: another instance's clock may run ahead."""
-        payload: Any = self._loads(self._access, token)
+        payload = self._loads(self._access, token)
         if not isinstance(payload, dict):
             return None
-        sub, ver, iat, exp = (payload.get(key) for key in ("sub", "ver", "iat", "exp"))
-        if not all(isinstance(value, int) and not isinstance(value, bool) for value in (sub, ver, iat, exp)):
+        claims = [payload.get(key) for key in ("sub", "ver", "iat", "exp")]
+        numbers = [
+            value for value in claims if isinstance(value, int) and not isinstance(value, bool)
+        ]
+        if len(numbers) != len(claims):
             return None
+        sub, ver, iat, exp = numbers
         now = self._clock()
         if iat > now + self._leeway or now >= exp + self._leeway:
             return None

@@ -118,7 +118,7 @@ def parse_queries(text: str, origin: str) -> dict[str, Query]:
                     f"{origin}:{lineno}: query {name!r} needs a kind, one of "
                     + ", ".join(f":{k}" for k in _KINDS)
                 )
-            kind = raw_kind  # type: ignore[assignment]  # checked against _KINDS above
+            kind = next(k for k in _KINDS if k == raw_kind)
             body, in_header = [], True
         elif line.strip().startswith("--") and (in_header or name is None):
             continue

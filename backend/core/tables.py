@@ -15,8 +15,12 @@ metadata = sa.MetaData()
 
 def _timestamps() -> list[sa.Column[object]]:
     return [
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     ]
 
 
@@ -48,7 +52,9 @@ profiles = sa.Table(
     sa.Column("phone_number", sa.Text),
     sa.Column("bio", sa.Text, server_default=""),
     sa.Column("image", sa.Text),
-    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
     *_timestamps(),
     sa.UniqueConstraint("user_id", name="profiles_user_id_key"),
 )
@@ -61,9 +67,13 @@ cleanings = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("cleaning_type", sa.Text, server_default="spot_clean", nullable=False),
     sa.Column("price", sa.Numeric(10, 2), nullable=False),
-    sa.Column("owner", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "owner", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
     *_timestamps(),
-    sa.Index("cleanings_owner_created_at_id_idx", "owner", sa.text("created_at DESC"), sa.text("id DESC")),
+    sa.Index(
+        "cleanings_owner_created_at_id_idx", "owner", sa.text("created_at DESC"), sa.text("id DESC")
+    ),
     sa.Index("cleanings_created_at_id_idx", sa.text("created_at DESC"), sa.text("id DESC")),
     sa.Index(
         "cleanings_updated_at_id_idx",
@@ -76,9 +86,14 @@ cleanings = sa.Table(
 offers = sa.Table(
     "offers",
     metadata,
-    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column(
-        "cleaning_id", sa.BigInteger, sa.ForeignKey("cleanings.id", ondelete="CASCADE"), primary_key=True
+        "user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "cleaning_id",
+        sa.BigInteger,
+        sa.ForeignKey("cleanings.id", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("status", sa.Text, server_default="pending", nullable=False),
     *_timestamps(),
@@ -95,9 +110,14 @@ evaluations = sa.Table(
     "evaluations",
     metadata,
     sa.Column(
-        "cleaning_id", sa.BigInteger, sa.ForeignKey("cleanings.id", ondelete="CASCADE"), primary_key=True
+        "cleaning_id",
+        sa.BigInteger,
+        sa.ForeignKey("cleanings.id", ondelete="CASCADE"),
+        primary_key=True,
     ),
-    sa.Column("cleaner_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "cleaner_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("no_show", sa.Boolean, server_default=sa.false(), nullable=False),
     sa.Column("headline", sa.Text),
     sa.Column("comment", sa.Text),
@@ -118,13 +138,17 @@ refresh_tokens = sa.Table(
     "refresh_tokens",
     metadata,
     _id(),
-    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("family_id", postgresql.UUID(as_uuid=True), nullable=False),
     sa.Column("token_hash", sa.LargeBinary, nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+    ),
     sa.UniqueConstraint("token_hash", name="refresh_tokens_token_hash_key"),
     sa.Index("refresh_tokens_user_id_idx", "user_id"),
     sa.Index("refresh_tokens_family_id_idx", "family_id"),
@@ -135,11 +159,15 @@ password_reset_tokens = sa.Table(
     "password_reset_tokens",
     metadata,
     _id(),
-    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("token_hash", sa.LargeBinary, nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True)),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+    ),
     sa.UniqueConstraint("token_hash", name="password_reset_tokens_token_hash_key"),
     sa.Index("password_reset_tokens_user_id_idx", "user_id"),
 )

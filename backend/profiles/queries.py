@@ -31,9 +31,13 @@ async def update_profile(
     row = await db.fetch_one(
         _q["update_profile"],
         user_id=user_id,
-        set_full_name=set_full_name, full_name=full_name,
-        set_phone_number=set_phone_number, phone_number=phone_number,
-        set_bio=set_bio, bio=bio,
-        set_image=set_image, image=image,
+        set_full_name=set_full_name,
+        full_name=full_name,
+        set_phone_number=set_phone_number,
+        phone_number=phone_number,
+        set_bio=set_bio,
+        bio=bio,
+        set_image=set_image,
+        image=image,
     )
     return None if row is None else ProfilePublic.model_validate(dict(row))

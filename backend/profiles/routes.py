@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import Field
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -40,10 +39,14 @@ async def update_own_profile(request: Request, user: UserRow) -> Response:
     profile = await queries.update_profile(
         app_context(request).db,
         user_id=user.id,
-        set_full_name="full_name" in present, full_name=update.full_name,
-        set_phone_number="phone_number" in present, phone_number=update.phone_number,
-        set_bio="bio" in present, bio=update.bio,
-        set_image="image" in present, image=None if update.image is None else str(update.image),
+        set_full_name="full_name" in present,
+        full_name=update.full_name,
+        set_phone_number="phone_number" in present,
+        phone_number=update.phone_number,
+        set_bio="bio" in present,
+        bio=update.bio,
+        set_image="image" in present,
+        image=None if update.image is None else str(update.image),
     )
     if profile is None:  # the account was deleted between authentication and update
         raise NotFound(PROFILE_NOT_FOUND)

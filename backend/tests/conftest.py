@@ -6,7 +6,6 @@ run creates is named `phresh_test_*` and dropped afterwards."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -35,12 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_cost_kib=8, parallelism=1)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.anyio)
-
-
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
@@ -54,8 +47,12 @@ def server_url() -> str:
 
 
 def database_url(name: str) -> str:
-    """The test server's URL with another database name."""
-    return urlunsplit(urlsplit(server_url())._replace(path=f"/{name}"))
+    """The test server's URL with another database name (no TLS on loopback)."""
+    parts = urlsplit(server_url())
+    query = parts.query
+    if "sslmode" not in query and parts.hostname in {"127.0.0.1", "localhost", "::1"}:
+        query = f"{query}&sslmode=disable" if query else "sslmode=disable"
+    return urlunsplit(parts._replace(path=f"/{name}", query=query))
 
 
 def admin_url() -> str:
@@ -112,7 +109,9 @@ async def empty_database() -> AsyncIterator[str]:
 async def db_url(template_database: str) -> AsyncIterator[str]:
     """A fresh migrated database for this test only."""
     name = unique_name("db")
-    await admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}" STRATEGY FILE_COPY')
+    await admin_execute(
+        f'CREATE DATABASE "{name}" TEMPLATE "{template_database}" STRATEGY FILE_COPY'
+    )
     try:
         yield database_url(name)
     finally:
@@ -163,7 +162,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "db_pool_warm_size": 0,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -172,9 +171,7 @@ def settings(db_url: str) -> Settings:
 
 
 def build_app(settings: Settings, clock: FakeClock, outbox: LoggingOutbox) -> Starlette:
-    return create_app(
-        settings, clock=clock, outbox=outbox, passwords=Passwords(FAST_ARGON2)
-    )
+    return create_app(settings, clock=clock, outbox=outbox, passwords=Passwords(FAST_ARGON2))
 
 
 @dataclass
@@ -197,7 +194,9 @@ async def running(application: Starlette) -> AsyncIterator[RunningApp]:
 
 
 @pytest.fixture
-async def app(settings: Settings, clock: FakeClock, outbox: LoggingOutbox) -> AsyncIterator[RunningApp]:
+async def app(
+    settings: Settings, clock: FakeClock, outbox: LoggingOutbox
+) -> AsyncIterator[RunningApp]:
     async with running(build_app(settings, clock, outbox)) as started:
         yield started
 

@@ -9,7 +9,9 @@ from pydantic import EmailStr, Field, StringConstraints
 from backend.core.models import DateTimeModel, PublicModel, RequestModel
 from backend.profiles.models import ProfilePublic
 
-Username = Annotated[str, StringConstraints(min_length=3, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
+Username = Annotated[
+    str, StringConstraints(min_length=3, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+]
 # Not stripped: a password is exactly what the user typed.
 Password = Annotated[str, StringConstraints(min_length=8, max_length=100, strip_whitespace=False)]
 
@@ -26,7 +28,9 @@ class UserRegisterBody(RequestModel):
 
 class LoginForm(RequestModel):
     username: Annotated[str, StringConstraints(min_length=1, max_length=320)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=False)]
+    password: Annotated[
+        str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=False)
+    ]
 
 
 class RefreshTokenBody(RequestModel):
@@ -34,7 +38,9 @@ class RefreshTokenBody(RequestModel):
 
 
 class PasswordUpdate(RequestModel):
-    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=False)]
+    current_password: Annotated[
+        str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=False)
+    ]
     new_password: Password
 
 

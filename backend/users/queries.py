@@ -39,7 +39,9 @@ async def get_user_id_by_email(db: Database, *, email: str) -> int | None:
 
 
 async def get_password_hash_by_user_id(db: Database, *, user_id: int) -> str | None:
-    return cast(str | None, await db.fetch_value(_q["get_password_hash_by_user_id"], user_id=user_id))
+    return cast(
+        str | None, await db.fetch_value(_q["get_password_hash_by_user_id"], user_id=user_id)
+    )
 
 
 async def update_password_hash(db: Database, *, user_id: int, password: str) -> None:
@@ -47,7 +49,9 @@ async def update_password_hash(db: Database, *, user_id: int, password: str) -> 
 
 
 async def change_password(db: Database, *, user_id: int, password: str) -> int | None:
-    return cast(int | None, await db.fetch_value(_q["change_password"], user_id=user_id, password=password))
+    return cast(
+        int | None, await db.fetch_value(_q["change_password"], user_id=user_id, password=password)
+    )
 
 
 async def delete_user(db: Database, *, user_id: int) -> int | None:
@@ -59,7 +63,10 @@ async def create_refresh_token(
 ) -> None:
     await db.execute(
         _q["create_refresh_token"],
-        user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at,
+        user_id=user_id,
+        family_id=family_id,
+        token_hash=token_hash,
+        expires_at=expires_at,
     )
 
 
@@ -71,7 +78,9 @@ async def use_refresh_token(
 
 
 async def get_refresh_token_family(db: Database, *, token_hash: bytes) -> UUID | None:
-    return cast(UUID | None, await db.fetch_value(_q["get_refresh_token_family"], token_hash=token_hash))
+    return cast(
+        UUID | None, await db.fetch_value(_q["get_refresh_token_family"], token_hash=token_hash)
+    )
 
 
 async def revoke_refresh_token_family(db: Database, *, family_id: UUID, now: datetime) -> None:
@@ -90,12 +99,18 @@ async def create_password_reset_token(
     db: Database, *, user_id: int, token_hash: bytes, expires_at: datetime
 ) -> None:
     await db.execute(
-        _q["create_password_reset_token"], user_id=user_id, token_hash=token_hash, expires_at=expires_at
+        _q["create_password_reset_token"],
+        user_id=user_id,
+        token_hash=token_hash,
+        expires_at=expires_at,
     )
 
 
 async def use_password_reset_token(db: Database, *, token_hash: bytes, now: datetime) -> int | None:
-    return cast(int | None, await db.fetch_value(_q["use_password_reset_token"], token_hash=token_hash, now=now))
+    return cast(
+        int | None,
+        await db.fetch_value(_q["use_password_reset_token"], token_hash=token_hash, now=now),
+    )
 
 
 async def hit_rate_limit(

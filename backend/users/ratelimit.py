@@ -42,7 +42,9 @@ def client_address(request: Request, trusted_proxies: list[str]) -> str:
 
     if not networks or not trusted(peer):
         return peer
-    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    hops = [
+        hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()
+    ]
     for hop in reversed(hops):
         if not trusted(hop):
             return hop
@@ -76,19 +78,26 @@ class RateLimiter:
             self.db, bucket=key, window_start=window.start, expires_at=window.end
         )
         if random.random() < _HOUSEKEEPING_CHANCE:  # noqa: S311 (not security-relevant)
-            await queries.delete_expired_rate_limits(self.db, now=datetime.fromtimestamp(self.clock(), UTC))
+            await queries.delete_expired_rate_limits(
+                self.db, now=datetime.fromtimestamp(self.clock(), UTC)
+            )
         if hits > limit:
             raise TooManyRequests(TOO_MANY_ATTEMPTS, retry_after=window.retry_after)
 
     async def check(self, key: str, *, limit: int, seconds: int) -> None:
         """429 if `limit` hits are already recorded in this window (without counting)."""
         window = self.window(seconds)
-        if await queries.get_rate_limit_hits(self.db, bucket=key, window_start=window.start) >= limit:
+        if (
+            await queries.get_rate_limit_hits(self.db, bucket=key, window_start=window.start)
+            >= limit
+        ):
             raise TooManyRequests(TOO_MANY_ATTEMPTS, retry_after=window.retry_after)
 
     async def record(self, key: str, *, seconds: int) -> None:
         window = self.window(seconds)
-        await queries.hit_rate_limit(self.db, bucket=key, window_start=window.start, expires_at=window.end)
+        await queries.hit_rate_limit(
+            self.db, bucket=key, window_start=window.start, expires_at=window.end
+        )
 
     async def clear(self, key: str) -> None:
         await queries.clear_rate_limit(self.db, bucket=key)

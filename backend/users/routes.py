@@ -90,9 +90,13 @@ routes = [
     Route("/token/refresh/", refresh_token, methods=["POST"], name="refresh-token"),
     Route("/logout/", logout, methods=["POST"], name="logout"),
     Route("/me/password/", change_password, methods=["PUT"], name="change-password"),
-    Route("/password-reset/", request_password_reset, methods=["POST"], name="request-password-reset"),
     Route(
-        "/password-reset/confirm/", confirm_password_reset, methods=["POST"],
+        "/password-reset/", request_password_reset, methods=["POST"], name="request-password-reset"
+    ),
+    Route(
+        "/password-reset/confirm/",
+        confirm_password_reset,
+        methods=["POST"],
         name="confirm-password-reset",
     ),
 ]

@@ -44,7 +44,10 @@ async def register(ctx: AppContext, new_user: UserCreate) -> UserPublic:
     try:
         async with ctx.db.transaction():
             user_id = await queries.create_user(
-                ctx.db, username=new_user.username, email=str(new_user.email), password=password_hash
+                ctx.db,
+                username=new_user.username,
+                email=str(new_user.email),
+                password=password_hash,
             )
             await queries.create_profile_for_user(ctx.db, user_id=user_id)
             user = await queries.get_user_by_id(ctx.db, user_id=user_id)
@@ -121,7 +124,7 @@ async def _reject_refresh_token(ctx: AppContext, token_hash: bytes) -> NoReturn:
     raise Unauthorized(INVALID_REFRESH_TOKEN, code="invalid_refresh_token")
 
 
-async def refresh(ctx: AppContext, refresh_token: str) -> TokenPair:
+async def refresh(ctx: AppContext, refresh_token: str) -> TokenPair:  # noqa: RET503
     """Rotate: the presented token is used up (atomically: of two concurrent refreshes one
     wins) and a new pair of the same family is issued, in one transaction."""
     token_hash = _refresh_token_hash(ctx, refresh_token)
@@ -148,7 +151,9 @@ async def logout(ctx: AppContext, refresh_token: str) -> None:
 async def change_password(ctx: AppContext, user: UserRow, update: PasswordUpdate) -> None:
     """Check the current password, store the new one, end every session and access token."""
     current_hash = await queries.get_password_hash_by_user_id(ctx.db, user_id=user.id)
-    if current_hash is None or not await ctx.passwords.verify(current_hash, update.current_password):
+    if current_hash is None or not await ctx.passwords.verify(
+        current_hash, update.current_password
+    ):
         raise BadRequest(WRONG_PASSWORD, code="wrong_password")
     new_hash = await ctx.passwords.hash(update.new_password)
     async with ctx.db.transaction():

@@ -18,8 +18,12 @@ depends_on: str | Sequence[str] | None = None
 
 def timestamps() -> list[sa.Column[object]]:
     return [
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     ]
 
 
@@ -46,9 +50,7 @@ def upgrade() -> None:
         # Bumped by a password change: every access token carrying an older value is dead.
         sa.Column("token_version", sa.Integer, server_default="0", nullable=False),
         *timestamps(),
-        sa.CheckConstraint(
-            "username ~ '^[a-zA-Z0-9_-]{3,64}$'", name="users_username_check"
-        ),
+        sa.CheckConstraint("username ~ '^[a-zA-Z0-9_-]{3,64}$'", name="users_username_check"),
         sa.CheckConstraint(
             "char_length(email) BETWEEN 3 AND 320 AND position('@' in email) > 1",
             name="users_email_check",

@@ -25,8 +25,12 @@ def upgrade() -> None:
         sa.Column("cleaning_type", sa.Text, server_default="spot_clean", nullable=False),
         sa.Column("price", sa.Numeric(10, 2), nullable=False),
         sa.Column("owner", sa.BigInteger, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name="cleanings_pkey"),
         sa.ForeignKeyConstraint(
             ["owner"], ["users.id"], name="cleanings_owner_fkey", ondelete="CASCADE"

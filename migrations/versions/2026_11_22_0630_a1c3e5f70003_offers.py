@@ -22,8 +22,12 @@ def upgrade() -> None:
         sa.Column("user_id", sa.BigInteger, nullable=False),
         sa.Column("cleaning_id", sa.BigInteger, nullable=False),
         sa.Column("status", sa.Text, server_default="pending", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("user_id", "cleaning_id", name="offers_pkey"),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name="offers_user_id_fkey", ondelete="CASCADE"

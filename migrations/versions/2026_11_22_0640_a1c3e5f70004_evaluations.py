@@ -30,11 +30,18 @@ def upgrade() -> None:
         sa.Column("completeness", sa.SmallInteger, nullable=True),
         sa.Column("efficiency", sa.SmallInteger, nullable=True),
         sa.Column("overall_rating", sa.SmallInteger, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("cleaning_id", "cleaner_id", name="evaluations_pkey"),
         sa.ForeignKeyConstraint(
-            ["cleaning_id"], ["cleanings.id"], name="evaluations_cleaning_id_fkey", ondelete="CASCADE"
+            ["cleaning_id"],
+            ["cleanings.id"],
+            name="evaluations_cleaning_id_fkey",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["cleaner_id"], ["users.id"], name="evaluations_cleaner_id_fkey", ondelete="CASCADE"

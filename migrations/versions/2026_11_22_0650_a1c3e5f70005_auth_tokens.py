@@ -28,7 +28,9 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name="refresh_tokens_pkey"),
         sa.UniqueConstraint("token_hash", name="refresh_tokens_token_hash_key"),
         sa.ForeignKeyConstraint(
@@ -46,7 +48,9 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.LargeBinary, nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name="password_reset_tokens_pkey"),
         sa.UniqueConstraint("token_hash", name="password_reset_tokens_token_hash_key"),
         sa.ForeignKeyConstraint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -14,9 +15,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from backend.core.tables import metadata
 from backend.tests.conftest import run_migrations
 
+pytestmark = pytest.mark.anyio
+
 
 async def schema_diff(url: str, target: sa.MetaData) -> list[object]:
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    parts = urlsplit(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    query = [("ssl" if key == "sslmode" else key, value) for key, value in parse_qsl(parts.query)]
+    engine = create_async_engine(urlunsplit(parts._replace(query=urlencode(query))))
 
     def compare(connection: sa.Connection) -> list[object]:
         context = MigrationContext.configure(
@@ -36,9 +41,7 @@ async def schema_diff(url: str, target: sa.MetaData) -> list[object]:
 async def table_names(url: str) -> set[str]:
     connection = await asyncpg.connect(url)
     try:
-        rows = await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        )
+        rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:
         await connection.close()
     return {row["tablename"] for row in rows}
@@ -49,7 +52,9 @@ async def test_upgrade_downgrade_upgrade_round_trip(empty_database: str) -> None
     import anyio.to_thread
 
     await anyio.to_thread.run_sync(run_migrations, empty_database)
-    assert {"users", "profiles", "cleanings", "offers", "evaluations"} <= await table_names(empty_database)
+    assert {"users", "profiles", "cleanings", "offers", "evaluations"} <= await table_names(
+        empty_database
+    )
     await anyio.to_thread.run_sync(lambda: run_migrations(empty_database, "base", downgrade=True))
     assert await table_names(empty_database) == {"alembic_version"}
     await anyio.to_thread.run_sync(run_migrations, empty_database)

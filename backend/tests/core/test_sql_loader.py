@@ -12,6 +12,8 @@ import pytest
 import backend
 from backend.core.sql import SQL_DIR, Query, SQLFileError, compile_named_params, parse_queries
 
+pytestmark = pytest.mark.anyio
+
 
 def query_modules() -> list[tuple[str, dict[str, Query]]]:
     modules = []
@@ -27,7 +29,9 @@ def test_compile_named_params_skips_literals_casts_and_comments() -> None:
         "SELECT ':not_a_param', \"col:x\", CAST(:a AS int), :b::text, :a -- :comment\nFROM t"
     )
     assert params == ("a", "b")
-    assert sql == "SELECT ':not_a_param', \"col:x\", CAST($1 AS int), $2::text, $1 -- :comment\nFROM t"
+    assert (
+        sql == "SELECT ':not_a_param', \"col:x\", CAST($1 AS int), $2::text, $1 -- :comment\nFROM t"
+    )
 
 
 def test_parse_strips_the_doc_lines_and_knows_reads_from_writes() -> None:
@@ -75,7 +79,8 @@ def test_each_wrapper_has_the_name_and_parameters_of_its_query() -> None:
     for module_name, queries in query_modules():
         module = importlib.import_module(module_name)
         wrappers = {
-            name for name, fn in inspect.getmembers(module, inspect.iscoroutinefunction)
+            name
+            for name, fn in inspect.getmembers(module, inspect.iscoroutinefunction)
             if fn.__module__ == module_name and not name.startswith("_")
         }
         assert wrappers == set(queries), f"{module_name}: wrappers and queries differ"

@@ -1,0 +1,167 @@
+"""The database layer under failure: down, slow, locked, cancelled - always bounded, always
+JSON, never a leaked connection."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from backend.core.db import Database, DatabaseOptions
+from backend.core.errors import DatabaseUnavailable
+from backend.core.sql import parse_queries
+from backend.tests.conftest import FakeClock, build_app, client_for, make_settings, running
+from backend.tests.factories import create_user
+from backend.tests.support import TCPProxy
+
+pytestmark = pytest.mark.anyio
+
+SLEEP = parse_queries("-- name: sleep :value\nSELECT pg_sleep(:seconds)", "test")["sleep"]
+COUNT_USERS = parse_queries("-- name: count_users :value\nSELECT count(*) FROM users", "t")[
+    "count_users"
+]
+
+
+def via(proxy: TCPProxy, db_url: str) -> str:
+    parts = urlsplit(db_url)
+    return parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{proxy.port}").geturl()
+
+
+async def test_database_down_gives_fast_503_and_recovers_by_itself(
+    db_url: str, clock: FakeClock, outbox
+) -> None:
+    parts = urlsplit(db_url)
+    proxy = TCPProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    settings = make_settings(via(proxy, db_url))
+    async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+        user = await create_user(app.ctx)
+        assert (await http.get("/api/users/me/", headers=user.headers)).status_code == 200
+
+        await proxy.stop()
+        started = time.perf_counter()
+        down = await http.get("/api/users/me/", headers=user.headers)
+        ready = await http.get("/health/ready")
+        elapsed = time.perf_counter() - started
+        assert down.status_code == 503
+        assert down.headers["retry-after"] == "1"
+        assert down.json()["code"] == "database_unavailable"
+        assert ready.status_code == 503
+        assert "detail" in ready.json()
+        assert elapsed < 5  # two requests, each bounded by the ~1 s connect budget
+
+        await proxy.start()
+        back = await http.get("/api/users/me/", headers=user.headers)
+        assert back.status_code == 200
+        assert (await http.get("/health/ready")).status_code == 200
+    await proxy.stop()
+
+
+async def test_app_starts_while_the_database_is_down(clock: FakeClock, outbox) -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", db_pool_warm_size=2)
+    async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+        assert (await http.get("/health/live")).status_code == 200
+        assert (await http.get("/health/ready")).status_code == 503
+        response = await http.post(
+            "/api/users/login/token/", data={"username": "a@example.com", "password": "whatever1"}
+        )
+        assert response.status_code == 503
+
+
+async def test_statement_timeout_is_503_not_a_hang(db_url: str) -> None:
+    db = Database(db_url, DatabaseOptions(warm_size=0, statement_timeout_ms=200))
+    await db.connect()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await db.fetch_value(SLEEP, seconds=5)
+        assert await db.fetch_value(COUNT_USERS) == 0  # the connection is usable again
+    finally:
+        await db.disconnect()
+
+
+async def test_lock_timeout_is_503(db_url: str, clock: FakeClock, outbox) -> None:
+    settings = make_settings(db_url, db_lock_timeout_ms=200)
+    async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+        user = await create_user(app.ctx)
+        blocker = await asyncpg.connect(db_url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user.id)
+                response = await http.put(
+                    "/api/users/me/password/",
+                    json={
+                        "password_update": {
+                            "current_password": user.password,
+                            "new_password": "another-pass-1",
+                        }
+                    },
+                    headers=user.headers,
+                )
+        finally:
+            await blocker.close()
+    assert response.status_code == 503
+
+
+async def test_pool_acquire_wait_is_bounded(db_url: str) -> None:
+    db = Database(db_url, DatabaseOptions(warm_size=0, max_size=1, acquire_timeout=0.2))
+    await db.connect()
+    try:
+        hog = asyncio.create_task(db.fetch_value(SLEEP, seconds=1))
+        await asyncio.sleep(0.1)
+        started = time.perf_counter()
+        with pytest.raises(DatabaseUnavailable):
+            await db.fetch_value(COUNT_USERS)
+        assert time.perf_counter() - started < 1
+        await hog
+    finally:
+        await db.disconnect()
+
+
+@pytest.mark.slow
+async def test_cancellation_storm_leaves_the_pool_whole(
+    db_url: str, clock: FakeClock, outbox
+) -> None:
+    """2,000 requests that run transactions, each cancelled at a random point (BEGIN,
+    statements, COMMIT, release): afterwards no connection is lost or stuck in a transaction."""
+    settings = make_settings(db_url, db_pool_max_size=3)
+    rng = random.Random(1234)
+    async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+        user = await create_user(app.ctx)
+        tokens = app.ctx.tokens
+
+        async def refresh_with_deadline() -> None:
+            token, _ = tokens.issue_random(
+                "refresh"
+            )  # well signed, unknown: BEGIN/UPDATE/COMMIT + reads
+            try:
+                async with asyncio.timeout(rng.uniform(0, 0.006)):
+                    await http.post("/api/users/token/refresh/", json={"refresh_token": token})
+            except TimeoutError:
+                pass
+
+        for _ in range(40):
+            await asyncio.gather(*(refresh_with_deadline() for _ in range(50)))
+
+        pool = app.ctx.db.pool
+        assert pool.get_size() - pool.get_idle_size() == 0  # nothing checked out
+        assert pool.get_size() <= 3
+        # Every connection works, and none is stuck in a transaction.
+        response = await http.get("/api/users/me/", headers=user.headers)
+        assert response.status_code == 200
+        connections = [await pool.acquire(timeout=2) for _ in range(3)]
+        for connection in connections:
+            assert await connection.fetchval("SELECT 1") == 1
+            await pool.release(connection)
+    checker = await asyncpg.connect(db_url)
+    try:
+        stuck = await checker.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state LIKE 'idle in transaction%'"
+        )
+    finally:
+        await checker.close()
+    assert stuck == 0

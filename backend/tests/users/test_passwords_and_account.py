@@ -1,0 +1,243 @@
+"""Password change, password reset through the outbox, and account deletion."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from backend.core.mail import LoggingOutbox
+from backend.tests.conftest import FakeClock, RunningApp
+from backend.tests.factories import UserFixture, create_user
+
+pytestmark = pytest.mark.anyio
+
+
+async def login(
+    app: RunningApp, client: httpx.AsyncClient, email: str, password: str
+) -> httpx.Response:
+    return await client.post(
+        app.url("users:login-email-and-password"), data={"username": email, "password": password}
+    )
+
+
+def change_body(current: str, new: str) -> dict[str, dict[str, str]]:
+    return {"password_update": {"current_password": current, "new_password": new}}
+
+
+async def test_change_password_revokes_older_access_and_refresh_tokens(
+    app: RunningApp, client: httpx.AsyncClient
+) -> None:
+    user = await create_user(app.ctx)
+    session = (await login(app, client, user.email, user.password)).json()
+    response = await client.put(
+        app.url("users:change-password"),
+        json=change_body(user.password, "brand-new-pass"),
+        headers=user.headers,
+    )
+    assert response.status_code == 204
+    me = app.url("users:get-current-user")
+    assert (await client.get(me, headers=user.headers)).status_code == 401
+    old_access = {"Authorization": f"Bearer {session['access_token']}"}
+    assert (await client.get(me, headers=old_access)).status_code == 401
+    refreshed = await client.post(
+        app.url("users:refresh-token"), json={"refresh_token": session["refresh_token"]}
+    )
+    assert refreshed.status_code == 401
+    assert (await login(app, client, user.email, user.password)).status_code == 401
+    fresh = await login(app, client, user.email, "brand-new-pass")
+    assert fresh.status_code == 200
+    new_access = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    assert (await client.get(me, headers=new_access)).status_code == 200
+
+
+async def test_change_password_with_a_wrong_current_password_is_400_and_changes_nothing(
+    app: RunningApp, client: httpx.AsyncClient
+) -> None:
+    user = await create_user(app.ctx)
+    response = await client.put(
+        app.url("users:change-password"),
+        json=change_body("not-my-password", "brand-new-pass"),
+        headers=user.headers,
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Current password is incorrect."
+    assert (
+        await client.get(app.url("users:get-current-user"), headers=user.headers)
+    ).status_code == 200
+
+
+@pytest.mark.parametrize("new_password", ["short", "x" * 101])
+async def test_change_password_validates_the_new_password(
+    app: RunningApp, client: httpx.AsyncClient, new_password: str
+) -> None:
+    user = await create_user(app.ctx)
+    response = await client.put(
+        app.url("users:change-password"),
+        json=change_body(user.password, new_password),
+        headers=user.headers,
+    )
+    assert response.status_code == 422
+
+
+async def test_change_password_requires_auth(app: RunningApp, client: httpx.AsyncClient) -> None:
+    response = await client.put(
+        app.url("users:change-password"), json=change_body("a" * 8, "b" * 8)
+    )
+    assert response.status_code == 401
+
+
+def reset_token_from(outbox: LoggingOutbox, email: str) -> str:
+    mail = next(m for m in reversed(outbox.sent) if m.to == email)
+    match = re.search(r"token=(\S+)", mail.body)
+    assert match is not None
+    return match.group(1)
+
+
+async def request_reset(app: RunningApp, client: httpx.AsyncClient, email: str) -> httpx.Response:
+    return await client.post(app.url("users:request-password-reset"), json={"email": email})
+
+
+async def test_password_reset_end_to_end(
+    app: RunningApp, client: httpx.AsyncClient, outbox: LoggingOutbox, sql
+) -> None:
+    user = await create_user(app.ctx)
+    session = (await login(app, client, user.email, user.password)).json()
+    response = await request_reset(app, client, user.email)
+    assert response.status_code == 202
+    token = reset_token_from(outbox, user.email)
+    stored = await sql.fetchval(
+        "SELECT token_hash FROM password_reset_tokens WHERE user_id = $1", user.id
+    )
+    assert token.encode() not in stored
+
+    confirm = app.url("users:confirm-password-reset")
+    done = await client.post(confirm, json={"token": token, "new_password": "reset-password-1"})
+    assert done.status_code == 204
+    assert (await login(app, client, user.email, "reset-password-1")).status_code == 200
+    assert (await login(app, client, user.email, user.password)).status_code == 401
+    # every session is revoked
+    assert (
+        await client.get(app.url("users:get-current-user"), headers=user.headers)
+    ).status_code == 401
+    refreshed = await client.post(
+        app.url("users:refresh-token"), json={"refresh_token": session["refresh_token"]}
+    )
+    assert refreshed.status_code == 401
+    # single use
+    again = await client.post(confirm, json={"token": token, "new_password": "reset-password-2"})
+    assert again.status_code == 400
+    assert again.json()["detail"] == "Invalid or expired reset token."
+
+
+async def test_reset_for_an_unknown_email_looks_the_same_and_sends_nothing(
+    app: RunningApp, client: httpx.AsyncClient, outbox: LoggingOutbox
+) -> None:
+    user = await create_user(app.ctx)
+    known = await request_reset(app, client, user.email)
+    unknown = await request_reset(app, client, "nobody@example.com")
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json()
+    assert [m.to for m in outbox.sent] == [user.email]
+
+
+async def test_reset_token_expires_after_an_hour(
+    app: RunningApp, client: httpx.AsyncClient, outbox: LoggingOutbox, clock: FakeClock
+) -> None:
+    user = await create_user(app.ctx)
+    await request_reset(app, client, user.email)
+    token = reset_token_from(outbox, user.email)
+    clock.advance(3601)
+    response = await client.post(
+        app.url("users:confirm-password-reset"),
+        json={"token": token, "new_password": "reset-password-1"},
+    )
+    assert response.status_code == 400
+    assert (await login(app, client, user.email, user.password)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token": "forged", "new_password": "reset-password-1"},
+        {"token": "x", "new_password": "short"},
+        {},
+    ],
+)
+async def test_reset_confirm_rejects_bad_input(
+    app: RunningApp, client: httpx.AsyncClient, body: dict[str, str]
+) -> None:
+    response = await client.post(app.url("users:confirm-password-reset"), json=body)
+    assert response.status_code in {400, 422}
+    if response.status_code == 400:
+        assert response.json()["detail"] == "Invalid or expired reset token."
+
+
+async def test_reset_request_validates_the_email(
+    app: RunningApp, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(app.url("users:request-password-reset"), json={"email": "nope"})
+    assert response.status_code == 422
+
+
+async def owns_everything(sql, user: UserFixture, other: UserFixture) -> None:
+    """Give `user` a cleaning with an offer by `other`, an offer on `other`'s cleaning, an
+    evaluation received and one given, and a refresh token."""
+    own = await sql.fetchval(
+        "INSERT INTO cleanings (name, price, owner) VALUES ('mine', 10, $1) RETURNING id", user.id
+    )
+    theirs = await sql.fetchval(
+        "INSERT INTO cleanings (name, price, owner) VALUES ('theirs', 10, $1) RETURNING id",
+        other.id,
+    )
+    await sql.execute(
+        "INSERT INTO offers (user_id, cleaning_id, status) VALUES ($1, $2, 'completed')",
+        other.id,
+        own,
+    )
+    await sql.execute(
+        "INSERT INTO offers (user_id, cleaning_id, status) VALUES ($1, $2, 'completed')",
+        user.id,
+        theirs,
+    )
+    await sql.execute(
+        "INSERT INTO evaluations (cleaning_id, cleaner_id, overall_rating) VALUES ($1, $2, 5)",
+        own,
+        other.id,
+    )
+    await sql.execute(
+        "INSERT INTO evaluations (cleaning_id, cleaner_id, overall_rating) VALUES ($1, $2, 4)",
+        theirs,
+        user.id,
+    )
+
+
+async def test_delete_account_removes_everything_it_owns(
+    app: RunningApp, client: httpx.AsyncClient, sql
+) -> None:
+    user, other = await create_user(app.ctx), await create_user(app.ctx)
+    await owns_everything(sql, user, other)
+    await login(app, client, user.email, user.password)
+    response = await client.delete(app.url("users:delete-current-user"), headers=user.headers)
+    assert response.status_code == 204
+    for table, column in [
+        ("users", "id"),
+        ("profiles", "user_id"),
+        ("cleanings", "owner"),
+        ("offers", "user_id"),
+        ("evaluations", "cleaner_id"),
+        ("refresh_tokens", "user_id"),
+    ]:
+        count = await sql.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", user.id)  # noqa: S608
+        assert count == 0, table
+    # the other user's evaluation of the deleted user's cleaning went with the cleaning
+    assert await sql.fetchval("SELECT count(*) FROM evaluations") == 0
+    assert await sql.fetchval("SELECT count(*) FROM cleanings") == 1  # `other`'s own cleaning stays
+    assert (
+        await client.get(app.url("users:get-current-user"), headers=user.headers)
+    ).status_code == 401
+    assert (await login(app, client, user.email, user.password)).status_code == 401
+    assert (
+        await client.delete(app.url("users:delete-current-user"), headers=user.headers)
+    ).status_code == 401
