@@ -2,6 +2,8 @@
 
 python scripts/dbtool.py ping URL          exit 0 when `SELECT 1` answers within 3 s
 python scripts/dbtool.py ensure-db URL     create the URL's database if it is missing
+python scripts/dbtool.py configured-url    the app's database URL when DATABASE_URL or a
+                                           POSTGRES_* variable is set (env or .env), else ""
 """
 
 from __future__ import annotations
@@ -39,7 +41,23 @@ async def ensure_db(url: str) -> int:
     return 0
 
 
+def configured_url() -> int:
+    from backend.config import Settings, describe_settings_error
+
+    try:
+        settings = Settings()
+    except ValueError as error:
+        print(describe_settings_error(error), file=sys.stderr)
+        return 1
+    chosen = {"database_url", "postgres_user", "postgres_password", "postgres_server"}
+    chosen |= {"postgres_port", "postgres_db"}
+    print(settings.dsn if settings.model_fields_set & chosen else "")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["configured-url"]:
+        return configured_url()
     if len(sys.argv) != 3 or sys.argv[1] not in {"ping", "ensure-db"}:
         print(__doc__, file=sys.stderr)
         return 2
