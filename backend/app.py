@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Scope
 
+from backend.cleanings.routes import routes as cleaning_routes
 from backend.config import Settings
 from backend.core.context import AppContext
 from backend.core.db import Database, DatabaseOptions, IntegrityError, InvalidInput
@@ -25,7 +26,10 @@ from backend.core.logging import configure_logging
 from backend.core.mail import LoggingOutbox, Outbox, SMTPOutbox, SMTPSettings, UnconfiguredOutbox
 from backend.core.middleware import LimitsMiddleware, RequestContextMiddleware
 from backend.core.security import Argon2Parameters, Clock, Passwords, Tokens
+from backend.evaluations.routes import routes as evaluation_routes
+from backend.feed.routes import routes as feed_routes
 from backend.health.routes import routes as health_routes
+from backend.offers.routes import routes as offer_routes
 from backend.profiles.routes import routes as profile_routes
 from backend.users.routes import routes as user_routes
 
@@ -37,8 +41,12 @@ UNMATCHED_ROUTE = "<unmatched>"
 def url_map() -> list[BaseRoute]:
     """One Mount per domain. Order matters only where prefixes nest (more specific first)."""
     return [
+        Mount("/api/users/{username}/evaluations", routes=evaluation_routes, name="evaluations"),
         Mount("/api/users", routes=user_routes, name="users"),
         Mount("/api/profiles", routes=profile_routes, name="profiles"),
+        Mount("/api/cleanings/{cleaning_id}/offers", routes=offer_routes, name="offers"),
+        Mount("/api/cleanings", routes=cleaning_routes, name="cleanings"),
+        Mount("/api/feed", routes=feed_routes, name="feed"),
         Mount("/health", routes=health_routes, name="health"),
     ]
 

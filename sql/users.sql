@@ -34,6 +34,12 @@ SELECT id
 FROM users
 WHERE lower(email) = lower(:email)
 
+-- name: get_user_id_by_username :value
+-- Served by users_username_lower_key.
+SELECT id
+FROM users
+WHERE lower(username) = lower(:username)
+
 -- name: get_password_hash_by_user_id :value
 SELECT password
 FROM users

@@ -192,6 +192,13 @@ class Database:
         """The first row, or None."""
         return await self._run(query, "one", params)
 
+    async def fetch_row(self, query: Query, **params: Any) -> Record:
+        """The row of a statement that always returns one (INSERT ... RETURNING, aggregates)."""
+        row = await self.fetch_one(query, **params)
+        if row is None:
+            raise RuntimeError(f"{query.name} returned no row")
+        return row
+
     async def fetch_all(self, query: Query, **params: Any) -> list[Record]:
         """Every row."""
         rows: list[Record] = await self._run(query, "many", params)

@@ -61,10 +61,15 @@ def parse_path(request: Request, model: type[M]) -> M:
 
 
 def json_response(
-    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+    model: BaseModel,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    viewer_id: int | None = None,
 ) -> Response:
-    """Serialise once, straight to bytes."""
-    return Response(model.model_dump_json(), status_code, headers, media_type=JSON)
+    """Serialise once, straight to bytes, for `viewer_id` (who may see which emails)."""
+    body = model.model_dump_json(context={"viewer_id": viewer_id})
+    return Response(body, status_code, headers, media_type=JSON)
 
 
 class ListResponder(Generic[T]):
@@ -74,6 +79,11 @@ class ListResponder(Generic[T]):
         self._adapter: TypeAdapter[list[T]] = TypeAdapter(list[item_type])  # type: ignore[valid-type]
 
     def __call__(
-        self, items: Iterable[T], status_code: int = 200, headers: dict[str, str] | None = None
+        self,
+        items: Iterable[T],
+        *,
+        viewer_id: int | None,
+        headers: dict[str, str] | None = None,
     ) -> Response:
-        return Response(self._adapter.dump_json(list(items)), status_code, headers, media_type=JSON)
+        body = self._adapter.dump_json(list(items), context={"viewer_id": viewer_id})
+        return Response(body, 200, headers, media_type=JSON)

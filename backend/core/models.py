@@ -8,12 +8,27 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    StringConstraints,
+)
 
 from backend.core.errors import ValidationFailed
 
 PositiveId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Field(ge=1, le=100)]
+
+
+def viewer_of(info: SerializationInfo) -> int | None:
+    """The id of the user a response is serialised for (`json_response(viewer_id=...)`).
+    The contract shows a user's email to that user only: without a viewer, nobody."""
+    context = info.context
+    return context.get("viewer_id") if isinstance(context, dict) else None
 
 
 class RequestModel(BaseModel):
@@ -53,6 +68,13 @@ Price = Annotated[
     AfterValidator(_to_cents),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
+
+
+class PageQuery(RequestModel):
+    """`?limit=&cursor=` of every list endpoint."""
+
+    limit: Limit = 100
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
 class Cursor(PublicModel):

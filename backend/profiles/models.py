@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, StringConstraints
+from pydantic import AnyHttpUrl, SerializationInfo, StringConstraints, field_serializer
 
-from backend.core.models import DateTimeModel, RequestModel
+from backend.core.models import DateTimeModel, RequestModel, viewer_of
 
 
 class ProfileUpdate(RequestModel):
@@ -32,6 +32,6 @@ class ProfilePublic(DateTimeModel):
     username: str
     email: str | None
 
-    def seen_by(self, viewer_id: int) -> ProfilePublic:
-        """Only the profile's own user sees its email."""
-        return self if viewer_id == self.user_id else self.model_copy(update={"email": None})
+    @field_serializer("email", when_used="json")
+    def _email_only_for_its_owner(self, email: str | None, info: SerializationInfo) -> str | None:
+        return email if viewer_of(info) == self.user_id else None

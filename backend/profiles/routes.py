@@ -29,7 +29,7 @@ async def get_profile(request: Request, user: UserRow) -> Response:
     profile = await queries.get_profile_by_username(app_context(request).db, username=path.username)
     if profile is None:
         raise NotFound(PROFILE_NOT_FOUND)
-    return json_response(profile.seen_by(user.id))
+    return json_response(profile, viewer_id=user.id)
 
 
 @authenticated
@@ -50,7 +50,7 @@ async def update_own_profile(request: Request, user: UserRow) -> Response:
     )
     if profile is None:  # the account was deleted between authentication and update
         raise NotFound(PROFILE_NOT_FOUND)
-    return json_response(profile)
+    return json_response(profile, viewer_id=user.id)
 
 
 routes = [

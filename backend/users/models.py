@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import EmailStr, Field, SerializationInfo, StringConstraints, field_serializer
 
-from backend.core.models import DateTimeModel, PublicModel, RequestModel
+from backend.core.models import DateTimeModel, PublicModel, RequestModel, viewer_of
 from backend.profiles.models import ProfilePublic
 
 Username = Annotated[
@@ -77,11 +77,9 @@ class UserPublic(DateTimeModel):
     profile: ProfilePublic
     access_token: AccessToken | None = None
 
-    def seen_by(self, viewer_id: int) -> UserPublic:
-        """The contract's privacy rule: only the user themself sees their email."""
-        if viewer_id == self.id:
-            return self
-        return self.model_copy(update={"email": None, "profile": self.profile.seen_by(viewer_id)})
+    @field_serializer("email", when_used="json")
+    def _email_only_for_its_owner(self, email: str | None, info: SerializationInfo) -> str | None:
+        return email if viewer_of(info) == self.id else None
 
 
 class UserRow(UserPublic):

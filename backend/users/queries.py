@@ -15,8 +15,7 @@ _q = QUERIES
 
 
 async def create_user(db: Database, *, username: str, email: str, password: str) -> int:
-    row = await db.fetch_one(_q["create_user"], username=username, email=email, password=password)
-    assert row is not None  # INSERT ... RETURNING always returns the row
+    row = await db.fetch_row(_q["create_user"], username=username, email=email, password=password)
     return cast(int, row["id"])
 
 
@@ -36,6 +35,10 @@ async def get_user_credentials_by_email(db: Database, *, email: str) -> UserCred
 
 async def get_user_id_by_email(db: Database, *, email: str) -> int | None:
     return cast(int | None, await db.fetch_value(_q["get_user_id_by_email"], email=email))
+
+
+async def get_user_id_by_username(db: Database, *, username: str) -> int | None:
+    return cast(int | None, await db.fetch_value(_q["get_user_id_by_username"], username=username))
 
 
 async def get_password_hash_by_user_id(db: Database, *, user_id: int) -> str | None:

@@ -31,7 +31,7 @@ def _address(request: Request) -> str:
 async def register(request: Request) -> Response:
     body = await parse_body(request, UserRegisterBody)
     user = await service.register(app_context(request), body.new_user)
-    return json_response(user, status_code=201)
+    return json_response(user, status_code=201, viewer_id=user.id)
 
 
 async def login(request: Request) -> Response:
@@ -42,7 +42,8 @@ async def login(request: Request) -> Response:
 
 @authenticated
 async def me(request: Request, user: UserRow) -> Response:
-    return json_response(UserPublic.model_validate(user.model_dump(exclude={"token_version"})))
+    public = UserPublic.model_validate(user.model_dump(exclude={"token_version"}))
+    return json_response(public, viewer_id=user.id)
 
 
 async def refresh_token(request: Request) -> Response:

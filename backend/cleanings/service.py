@@ -1,0 +1,69 @@
+"""Cleaning use-cases that decide on a locked row."""
+
+from __future__ import annotations
+
+from backend.cleanings import queries
+from backend.cleanings.models import CleaningLock, CleaningPublic, CleaningUpdate
+from backend.core.db import Database
+from backend.core.errors import BadRequest, Forbidden, NotFound
+
+CLEANING_NOT_FOUND = "No cleaning found with that id."
+NOT_THE_OWNER = "Users are only able to modify cleanings that they created."
+TYPE_CANNOT_BE_NONE = "Invalid cleaning type. Cannot be None."
+LOCKED_BY_HIRE = "Cannot change the price or type of a cleaning with an accepted offer."
+CANNOT_DELETE_HIRED = "Cannot delete a cleaning with an accepted or completed offer."
+
+
+async def lock_cleaning(db: Database, cleaning_id: int) -> CleaningLock:
+    """The cleaning row, locked for update (404 when missing). Every write that depends on
+    the cleaning's offers takes this lock first, so they run one at a time per cleaning."""
+    cleaning = await queries.get_cleaning_for_update(db, cleaning_id=cleaning_id)
+    if cleaning is None:
+        raise NotFound(CLEANING_NOT_FOUND)
+    return cleaning
+
+
+async def lock_own_cleaning(db: Database, cleaning_id: int, user_id: int) -> CleaningLock:
+    """The cleaning, locked for update; 404 when missing, 403 when not the caller's."""
+    cleaning = await lock_cleaning(db, cleaning_id)
+    if cleaning.owner != user_id:
+        raise Forbidden(NOT_THE_OWNER)
+    return cleaning
+
+
+async def update_cleaning(
+    db: Database, *, cleaning_id: int, user_id: int, update: CleaningUpdate
+) -> CleaningPublic:
+    present = update.model_fields_set
+    if "cleaning_type" in present and update.cleaning_type is None:
+        raise BadRequest(TYPE_CANNOT_BE_NONE)
+    async with db.transaction():
+        cleaning = await lock_own_cleaning(db, cleaning_id, user_id)
+        if cleaning.has_hired_offer and present & {"price", "cleaning_type"}:
+            raise BadRequest(LOCKED_BY_HIRE, code="cleaning_hired")
+        await queries.update_cleaning(
+            db,
+            cleaning_id=cleaning_id,
+            set_name="name" in present,
+            name=update.name,
+            set_description="description" in present,
+            description=update.description,
+            set_price="price" in present,
+            price=update.price,
+            set_cleaning_type="cleaning_type" in present,
+            cleaning_type=update.cleaning_type,
+        )
+        updated = await queries.get_cleaning_by_id(db, cleaning_id=cleaning_id, viewer_id=user_id)
+    assert updated is not None  # locked and updated in this transaction
+    return updated
+
+
+async def delete_cleaning(db: Database, *, cleaning_id: int, user_id: int) -> int:
+    """Delete an own cleaning unless someone was hired for it (the row lock orders this
+    against a concurrent accept: whichever commits first decides)."""
+    async with db.transaction():
+        cleaning = await lock_own_cleaning(db, cleaning_id, user_id)
+        if cleaning.has_hired_offer:
+            raise BadRequest(CANNOT_DELETE_HIRED, code="cleaning_hired")
+        await queries.delete_cleaning(db, cleaning_id=cleaning_id)
+    return cleaning_id

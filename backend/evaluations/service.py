@@ -1,0 +1,56 @@
+"""Evaluating the hired cleaner completes their offer, in the same transaction."""
+
+from __future__ import annotations
+
+from backend.cleanings.service import lock_cleaning
+from backend.core.db import Database, IntegrityError
+from backend.core.errors import BadRequest, Forbidden, NotFound
+from backend.evaluations import queries
+from backend.evaluations.models import EvaluationCreate, EvaluationPublic
+from backend.offers import queries as offers
+from backend.offers.models import OfferStatus
+from backend.users import queries as users
+
+CLEANER_NOT_FOUND = "No user found with that username."
+NOT_THE_OWNER = "Users are unable to leave evaluations for cleaning jobs they do not own."
+NOT_ACCEPTED = "Users are unable to leave multiple evaluations jobs they did not accept."
+EVALUATION_NOT_FOUND = "No evaluation found for that cleaning."
+
+
+async def cleaner_id(db: Database, username: str) -> int:
+    found = await users.get_user_id_by_username(db, username=username)
+    if found is None:
+        raise NotFound(CLEANER_NOT_FOUND)
+    return found
+
+
+async def evaluate_cleaner(
+    db: Database,
+    *,
+    cleaning_id: int,
+    cleaner_username: str,
+    owner_id: int,
+    evaluation: EvaluationCreate,
+) -> EvaluationPublic:
+    async with db.transaction():
+        cleaning = await lock_cleaning(db, cleaning_id)
+        if cleaning.owner != owner_id:
+            raise Forbidden(NOT_THE_OWNER)
+        cleaner = await cleaner_id(db, cleaner_username)
+        status = await offers.get_offer_status_for_update(
+            db, cleaning_id=cleaning_id, user_id=cleaner
+        )
+        if status != OfferStatus.accepted:  # none, pending, rejected, or already completed
+            raise BadRequest(NOT_ACCEPTED, code="offer_not_accepted")
+        try:
+            created = await queries.create_evaluation(
+                db, cleaning_id=cleaning_id, cleaner_id=cleaner, **evaluation.model_dump()
+            )
+        except IntegrityError as error:
+            if error.constraint == "evaluations_pkey":
+                raise BadRequest(NOT_ACCEPTED, code="offer_not_accepted") from None
+            raise
+        await offers.set_offer_status(
+            db, cleaning_id=cleaning_id, user_id=cleaner, status=OfferStatus.completed
+        )
+    return created

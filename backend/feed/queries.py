@@ -1,0 +1,25 @@
+"""Typed wrappers over `sql/feed.sql`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from backend.core.db import Database
+from backend.core.sql import load_queries
+from backend.feed.models import FeedItem
+
+QUERIES = load_queries("feed")
+_q = QUERIES
+
+
+async def list_feed_events(
+    db: Database, *, before_ts: datetime, before_id: int, limit: int, viewer_id: int
+) -> list[FeedItem]:
+    rows = await db.fetch_all(
+        _q["list_feed_events"],
+        before_ts=before_ts,
+        before_id=before_id,
+        limit=limit,
+        viewer_id=viewer_id,
+    )
+    return [FeedItem.model_validate(dict(row)) for row in rows]

@@ -1,0 +1,53 @@
+"""`/api/feed`: the global activity feed of cleanings."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.core.auth import authenticated
+from backend.core.context import app_context
+from backend.core.http import ListResponder, parse_query
+from backend.core.models import Cursor
+from backend.core.pagination import NEWEST, page_of
+from backend.feed import queries
+from backend.feed.models import FeedItem, FeedQuery
+from backend.users.models import UserRow
+
+feed_list = ListResponder(FeedItem)
+
+
+def feed_start(query: FeedQuery) -> Cursor:
+    """A cursor wins; else events strictly older than `starting_date`; else everything up
+    to the request (no upper bound: nothing newer exists yet)."""
+    if query.cursor:
+        return Cursor.decode(query.cursor)
+    if query.starting_date is not None:
+        starting = query.starting_date
+        if starting.tzinfo is None:  # a naive date is read as UTC
+            starting = starting.replace(tzinfo=UTC)
+        return Cursor(ts=starting, id=0)
+    return NEWEST
+
+
+@authenticated
+async def cleanings_feed(request: Request, user: UserRow) -> Response:
+    query = parse_query(request, FeedQuery)
+    start = feed_start(query)
+    rows = await queries.list_feed_events(
+        app_context(request).db,
+        before_ts=start.ts,
+        before_id=start.id,
+        limit=query.page_chunk_size + 1,
+        viewer_id=user.id,
+    )
+    page = page_of(rows, query.page_chunk_size, lambda e: Cursor(ts=e.event_timestamp, id=e.id))
+    return feed_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
+
+
+routes = [
+    Route("/cleanings/", cleanings_feed, methods=["GET"], name="get-cleaning-feed-for-user"),
+]

@@ -1,0 +1,100 @@
+-- name: create_cleaning :one
+-- The new cleaning as CleaningPublic: owner card joined, no offers yet.
+WITH created AS (
+    INSERT INTO cleanings (name, description, price, cleaning_type, owner)
+    VALUES (:name, :description, :price, :cleaning_type, :owner_id)
+    RETURNING id, name, description, price, cleaning_type, owner, created_at, updated_at
+)
+SELECT c.id, c.name, c.description, c.price, c.cleaning_type, c.created_at, c.updated_at,
+       oc.card AS owner,
+       0 AS total_offers,
+       CAST('[]' AS json) AS offers
+FROM created AS c
+JOIN user_cards AS oc ON oc.id = c.owner
+
+-- name: get_cleaning_by_id :one
+-- CleaningPublic in one statement: owner card, offer count, and the offers the viewer may
+-- see (all of them for the owner, else only the viewer's own), each with its user card.
+SELECT c.id, c.name, c.description, c.price, c.cleaning_type, c.created_at, c.updated_at,
+       oc.card AS owner,
+       (SELECT count(*) FROM offers AS o WHERE o.cleaning_id = c.id) AS total_offers,
+       COALESCE(
+           (SELECT json_agg(json_build_object(
+                       'user_id', o.user_id, 'cleaning_id', o.cleaning_id, 'status', o.status,
+                       'user', uc.card, 'created_at', o.created_at, 'updated_at', o.updated_at
+                   ) ORDER BY o.created_at, o.user_id)
+            FROM offers AS o
+            JOIN user_cards AS uc ON uc.id = o.user_id
+            WHERE o.cleaning_id = c.id
+              AND (c.owner = :viewer_id OR o.user_id = :viewer_id)),
+           CAST('[]' AS json)
+       ) AS offers
+FROM cleanings AS c
+JOIN user_cards AS oc ON oc.id = c.owner
+WHERE c.id = :cleaning_id
+
+-- name: list_cleanings_for_owner :many
+-- The owner's cleanings, newest first, one keyset page (limit + 1 rows tell if more exist).
+-- Served by cleanings_owner_created_at_id_idx; no cursor = (+infinity-ish, max id).
+SELECT c.id, c.name, c.description, c.price, c.cleaning_type, c.created_at, c.updated_at,
+       oc.card AS owner,
+       (SELECT count(*) FROM offers AS o WHERE o.cleaning_id = c.id) AS total_offers,
+       COALESCE(
+           (SELECT json_agg(json_build_object(
+                       'user_id', o.user_id, 'cleaning_id', o.cleaning_id, 'status', o.status,
+                       'user', uc.card, 'created_at', o.created_at, 'updated_at', o.updated_at
+                   ) ORDER BY o.created_at, o.user_id)
+            FROM offers AS o
+            JOIN user_cards AS uc ON uc.id = o.user_id
+            WHERE o.cleaning_id = c.id),
+           CAST('[]' AS json)
+       ) AS offers
+FROM cleanings AS c
+JOIN user_cards AS oc ON oc.id = c.owner
+WHERE c.owner = :owner_id
+  AND (c.created_at, c.id) < (CAST(:before_ts AS timestamptz), CAST(:before_id AS bigint))
+ORDER BY c.created_at DESC, c.id DESC
+LIMIT :limit
+
+-- name: get_cleaning_for_update :one
+-- Locks the cleaning row: accepting, cancelling, editing and deleting serialise on it.
+SELECT c.id, c.owner,
+       EXISTS (
+           SELECT 1 FROM offers AS o
+           WHERE o.cleaning_id = c.id AND o.status IN ('accepted', 'completed')
+       ) AS has_hired_offer
+FROM cleanings AS c
+WHERE c.id = :cleaning_id
+FOR UPDATE OF c
+
+-- name: get_cleaning_for_share :one
+-- Shares the row lock: new offers wait for a concurrent accept (and vice versa).
+SELECT c.id, c.owner,
+       EXISTS (
+           SELECT 1 FROM offers AS o
+           WHERE o.cleaning_id = c.id AND o.status IN ('accepted', 'completed')
+       ) AS has_hired_offer
+FROM cleanings AS c
+WHERE c.id = :cleaning_id
+FOR SHARE OF c
+
+-- name: update_cleaning :exec
+-- Partial update: each set_<field> flag says whether the body carried that field.
+UPDATE cleanings
+SET name = CASE WHEN CAST(:set_name AS boolean) THEN CAST(:name AS text) ELSE name END,
+    description = CASE WHEN CAST(:set_description AS boolean) THEN CAST(:description AS text) ELSE description END,
+    price = CASE WHEN CAST(:set_price AS boolean) THEN CAST(:price AS numeric) ELSE price END,
+    cleaning_type = CASE WHEN CAST(:set_cleaning_type AS boolean) THEN CAST(:cleaning_type AS text) ELSE cleaning_type END
+WHERE id = :cleaning_id
+
+-- name: delete_cleaning :value
+-- Cascades to the cleaning's offers and evaluations.
+DELETE FROM cleanings
+WHERE id = :cleaning_id
+RETURNING id
+
+-- name: get_cleaning_owner :value
+-- Who owns the cleaning (None: no such cleaning); served by cleanings_pkey.
+SELECT owner
+FROM cleanings
+WHERE id = :cleaning_id

@@ -1,0 +1,47 @@
+-- name: list_feed_events :many
+-- The global activity feed, newest first: a create event per cleaning (at created_at) and
+-- an update event per edited cleaning (at updated_at, when it differs). Events are ordered
+-- by (event_timestamp, cleaning id), a total order, so keyset pages never skip or repeat an
+-- event even when many share a timestamp. Each branch reads at most :limit rows from its
+-- own index (cleanings_created_at_id_idx, cleanings_updated_at_id_idx); owners and offers
+-- come from the same statement.
+WITH events AS (
+    (SELECT c.id, c.created_at AS event_timestamp, 'is_create' AS event_type
+     FROM cleanings AS c
+     WHERE (c.created_at, c.id) < (CAST(:before_ts AS timestamptz), CAST(:before_id AS bigint))
+     ORDER BY c.created_at DESC, c.id DESC
+     LIMIT :limit)
+    UNION ALL
+    (SELECT c.id, c.updated_at AS event_timestamp, 'is_update' AS event_type
+     FROM cleanings AS c
+     WHERE c.updated_at <> c.created_at
+       AND (c.updated_at, c.id) < (CAST(:before_ts AS timestamptz), CAST(:before_id AS bigint))
+     ORDER BY c.updated_at DESC, c.id DESC
+     LIMIT :limit)
+),
+page AS (
+    SELECT id, event_timestamp, event_type
+    FROM events
+    ORDER BY event_timestamp DESC, id DESC
+    LIMIT :limit
+)
+SELECT row_number() OVER (ORDER BY e.event_timestamp DESC, e.id DESC) AS row_number,
+       e.event_timestamp, e.event_type,
+       c.id, c.name, c.description, c.price, c.cleaning_type, c.created_at, c.updated_at,
+       oc.card AS owner,
+       (SELECT count(*) FROM offers AS o WHERE o.cleaning_id = c.id) AS total_offers,
+       COALESCE(
+           (SELECT json_agg(json_build_object(
+                       'user_id', o.user_id, 'cleaning_id', o.cleaning_id, 'status', o.status,
+                       'user', uc.card, 'created_at', o.created_at, 'updated_at', o.updated_at
+                   ) ORDER BY o.created_at, o.user_id)
+            FROM offers AS o
+            JOIN user_cards AS uc ON uc.id = o.user_id
+            WHERE o.cleaning_id = c.id
+              AND (c.owner = :viewer_id OR o.user_id = :viewer_id)),
+           CAST('[]' AS json)
+       ) AS offers
+FROM page AS e
+JOIN cleanings AS c ON c.id = e.id
+JOIN user_cards AS oc ON oc.id = c.owner
+ORDER BY e.event_timestamp DESC, e.id DESC
