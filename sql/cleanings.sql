@@ -56,27 +56,30 @@ WHERE c.owner = :owner_id
 ORDER BY c.created_at DESC, c.id DESC
 LIMIT :limit
 
--- name: get_cleaning_for_update :one
--- Locks the cleaning row: accepting, cancelling, editing and deleting serialise on it.
-SELECT c.id, c.owner,
-       EXISTS (
-           SELECT 1 FROM offers AS o
-           WHERE o.cleaning_id = c.id AND o.status IN ('accepted', 'completed')
-       ) AS has_hired_offer
-FROM cleanings AS c
-WHERE c.id = :cleaning_id
-FOR UPDATE OF c
+-- name: get_cleaning_owner_for_update :value
+-- Locks the cleaning row: accepting, cancelling, evaluating, editing and deleting serialise
+-- on it. Read anything that depends on other rows in a LATER statement: this one's snapshot
+-- predates the lock wait (a subquery here would miss what the lock holder committed).
+SELECT owner
+FROM cleanings
+WHERE id = :cleaning_id
+FOR UPDATE
 
--- name: get_cleaning_for_share :one
--- Shares the row lock: new offers wait for a concurrent accept (and vice versa).
-SELECT c.id, c.owner,
-       EXISTS (
-           SELECT 1 FROM offers AS o
-           WHERE o.cleaning_id = c.id AND o.status IN ('accepted', 'completed')
-       ) AS has_hired_offer
-FROM cleanings AS c
-WHERE c.id = :cleaning_id
-FOR SHARE OF c
+-- name: get_cleaning_owner_for_share :value
+-- Shares the row lock: a new offer waits for a concurrent accept (and vice versa).
+SELECT owner
+FROM cleanings
+WHERE id = :cleaning_id
+FOR SHARE
+
+-- name: cleaning_has_hired_offer :value
+-- Served by offers_cleaning_id_hired_key.
+SELECT EXISTS (
+    SELECT 1
+    FROM offers
+    WHERE cleaning_id = :cleaning_id
+      AND status IN ('accepted', 'completed')
+)
 
 -- name: update_cleaning :exec
 -- Partial update: each set_<field> flag says whether the body carried that field.

@@ -14,13 +14,20 @@ LOCKED_BY_HIRE = "Cannot change the price or type of a cleaning with an accepted
 CANNOT_DELETE_HIRED = "Cannot delete a cleaning with an accepted or completed offer."
 
 
-async def lock_cleaning(db: Database, cleaning_id: int) -> CleaningLock:
-    """The cleaning row, locked for update (404 when missing). Every write that depends on
-    the cleaning's offers takes this lock first, so they run one at a time per cleaning."""
-    cleaning = await queries.get_cleaning_for_update(db, cleaning_id=cleaning_id)
-    if cleaning is None:
+async def lock_cleaning(db: Database, cleaning_id: int, *, share: bool = False) -> CleaningLock:
+    """Lock the cleaning row (404 when missing), then read whether someone is hired.
+
+    Every write that depends on the cleaning's offers takes this lock first, so they run one
+    at a time per cleaning (`share`: several new offers may proceed together, but not
+    alongside an accept). The hired check is a second statement on purpose: in READ
+    COMMITTED it gets a fresh snapshot, taken after the lock wait, so it sees what the
+    previous lock holder committed (a subquery in the locking statement would not)."""
+    lock = queries.get_cleaning_owner_for_share if share else queries.get_cleaning_owner_for_update
+    owner = await lock(db, cleaning_id=cleaning_id)
+    if owner is None:
         raise NotFound(CLEANING_NOT_FOUND)
-    return cleaning
+    hired = await queries.cleaning_has_hired_offer(db, cleaning_id=cleaning_id)
+    return CleaningLock(id=cleaning_id, owner=owner, has_hired_offer=hired)
 
 
 async def lock_own_cleaning(db: Database, cleaning_id: int, user_id: int) -> CleaningLock:

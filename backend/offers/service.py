@@ -35,9 +35,7 @@ async def cleaning_owner(db: Database, cleaning_id: int) -> int:
 
 async def create_offer(db: Database, *, cleaning_id: int, user_id: int) -> OfferPublic:
     async with db.transaction():
-        cleaning = await cleanings.get_cleaning_for_share(db, cleaning_id=cleaning_id)
-        if cleaning is None:
-            raise NotFound(CLEANING_NOT_FOUND)
+        cleaning = await lock_cleaning(db, cleaning_id, share=True)
         if cleaning.owner == user_id:
             raise BadRequest(OFFER_ON_OWN_CLEANING, code="own_cleaning")
         if cleaning.has_hired_offer:

@@ -6,8 +6,13 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
+from backend.cleanings import queries as cleanings
+from backend.cleanings.models import CleaningPublic
 from backend.core.context import AppContext
+from backend.offers import service as offer_service
+from backend.offers.models import OfferPublic
 from backend.users import service
 from backend.users.models import UserCreate
 
@@ -46,3 +51,42 @@ async def create_user(
     )
     assert user.access_token is not None
     return UserFixture(user.id, username, email, password, user.access_token.access_token)
+
+
+async def create_cleaning(
+    ctx: AppContext,
+    owner: UserFixture,
+    *,
+    name: str | None = None,
+    description: str | None = "A tidy job.",
+    price: Decimal | str = "25.50",
+    cleaning_type: str = "spot_clean",
+) -> CleaningPublic:
+    return await cleanings.create_cleaning(
+        ctx.db,
+        name=name or f"cleaning {next(_sequence)}",
+        description=description,
+        price=Decimal(price),
+        cleaning_type=cleaning_type,
+        owner_id=owner.id,
+    )
+
+
+async def create_offer(
+    ctx: AppContext, cleaning: CleaningPublic, offerer: UserFixture
+) -> OfferPublic:
+    return await offer_service.create_offer(ctx.db, cleaning_id=cleaning.id, user_id=offerer.id)
+
+
+async def hire(
+    ctx: AppContext, cleaning: CleaningPublic, owner: UserFixture, cleaner: UserFixture
+) -> None:
+    """`cleaner` offers on `cleaning` and its owner accepts."""
+    await create_offer(ctx, cleaning, cleaner)
+    await offer_service.accept_offer(
+        ctx.db, cleaning_id=cleaning.id, username=cleaner.username, owner_id=owner.id
+    )
+
+
+async def create_users(ctx: AppContext, count: int) -> list[UserFixture]:
+    return [await create_user(ctx) for _ in range(count)]
