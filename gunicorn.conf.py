@@ -8,8 +8,10 @@ master with a clear message instead of crash-looping workers).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -38,3 +40,26 @@ control_socket = os.environ.get(
     "GUNICORN_CONTROL_SOCKET",
     os.path.join(tempfile.gettempdir(), f"phresh-gunicorn-{os.getpid()}.ctl"),
 )
+
+# Prometheus multiprocess mode: every worker writes its metrics to files in this folder and
+# a scrape of any worker sums them. Set before the workers start (prometheus-client reads
+# it at import); one folder per master, wiped when the master starts and when it exits.
+METRICS_DIR = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(tempfile.gettempdir(), f"phresh-metrics-{os.getpid()}"),
+)
+
+
+def on_starting(server: Any) -> None:
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    os.makedirs(METRICS_DIR, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)

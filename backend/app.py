@@ -24,18 +24,22 @@ from backend.core.db import Database, DatabaseOptions, IntegrityError, InvalidIn
 from backend.core.errors import HTTPError
 from backend.core.logging import configure_logging
 from backend.core.mail import LoggingOutbox, Outbox, SMTPOutbox, SMTPSettings, UnconfiguredOutbox
+from backend.core.metrics import Metrics
 from backend.core.middleware import LimitsMiddleware, RequestContextMiddleware
+from backend.core.openapi import openapi_json
 from backend.core.security import Argon2Parameters, Clock, Passwords, Tokens
 from backend.evaluations.routes import routes as evaluation_routes
 from backend.feed.routes import routes as feed_routes
 from backend.health.routes import routes as health_routes
 from backend.offers.routes import routes as offer_routes
+from backend.operations.routes import routes as operation_routes
 from backend.profiles.routes import routes as profile_routes
 from backend.users.routes import routes as user_routes
 
 logger = logging.getLogger("phresh.app")
 
 UNMATCHED_ROUTE = "<unmatched>"
+API_VERSION = "1.0.0"
 
 
 def url_map() -> list[BaseRoute]:
@@ -48,6 +52,7 @@ def url_map() -> list[BaseRoute]:
         Mount("/api/cleanings", routes=cleaning_routes, name="cleanings"),
         Mount("/api/feed", routes=feed_routes, name="feed"),
         Mount("/health", routes=health_routes, name="health"),
+        *operation_routes,
     ]
 
 
@@ -148,6 +153,8 @@ def create_app(
     """Build the ASGI app. Tests pass their own database, clock, outbox or hasher."""
     configure_logging(settings.log_level)
     db = database or database_from_settings(settings)
+    routes = url_map()
+    metrics = Metrics(db)
     ctx = AppContext(
         settings=settings,
         db=db,
@@ -167,6 +174,8 @@ def create_app(
         ),
         outbox=outbox or outbox_from_settings(settings),
         clock=clock,
+        metrics=metrics,
+        openapi=openapi_json(routes, title="Phresh", version=API_VERSION),
     )
 
     @asynccontextmanager
@@ -177,7 +186,6 @@ def create_app(
         finally:
             await db.disconnect()
 
-    routes = url_map()
     templates = route_templates(routes)
 
     def route_template(scope: Scope) -> str:
@@ -185,7 +193,7 @@ def create_app(
         return templates.get(id(route), UNMATCHED_ROUTE) if route is not None else UNMATCHED_ROUTE
 
     middleware = [
-        Middleware(RequestContextMiddleware, route_template=route_template),
+        Middleware(RequestContextMiddleware, route_template=route_template, metrics=metrics),
         Middleware(LimitsMiddleware, timeout_seconds=settings.request_timeout_seconds),
     ]
     if settings.cors_origins:

@@ -13,6 +13,7 @@ from backend.core.context import app_context
 from backend.core.errors import NotFound
 from backend.core.http import ListResponder, json_response, parse_body, parse_path, parse_query
 from backend.core.models import Cursor, PageQuery, PositiveId, RequestModel
+from backend.core.openapi import Doc, documented
 from backend.core.pagination import NEWEST, page_of, start_from
 from backend.users.models import UserRow
 
@@ -23,6 +24,7 @@ class CleaningPath(RequestModel):
     cleaning_id: PositiveId
 
 
+@documented(Doc("Post a cleaning job", {201: CleaningPublic}, body=CleaningCreateBody))
 @authenticated
 async def create_cleaning(request: Request, user: UserRow) -> Response:
     new = (await parse_body(request, CleaningCreateBody)).new_cleaning
@@ -37,6 +39,13 @@ async def create_cleaning(request: Request, user: UserRow) -> Response:
     return json_response(cleaning, status_code=201, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        'Your cleanings, newest first (keyset pages, `Link: rel="next"`)',
+        {200: list[CleaningPublic]},
+        query=PageQuery,
+    )
+)
 @authenticated
 async def list_own_cleanings(request: Request, user: UserRow) -> Response:
     query = parse_query(request, PageQuery)
@@ -52,6 +61,7 @@ async def list_own_cleanings(request: Request, user: UserRow) -> Response:
     return cleaning_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 
+@documented(Doc("A cleaning", {200: CleaningPublic}, path=CleaningPath, errors=(404,)))
 @authenticated
 async def get_cleaning(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleaningPath)
@@ -63,6 +73,15 @@ async def get_cleaning(request: Request, user: UserRow) -> Response:
     return json_response(cleaning, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "Edit your cleaning (partial)",
+        {200: CleaningPublic},
+        body=CleaningUpdateBody,
+        path=CleaningPath,
+        errors=(400, 403, 404),
+    )
+)
 @authenticated
 async def update_cleaning(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleaningPath)
@@ -73,6 +92,14 @@ async def update_cleaning(request: Request, user: UserRow) -> Response:
     return json_response(cleaning, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "Delete your cleaning (the body is its id)",
+        {200: int},
+        path=CleaningPath,
+        errors=(400, 403, 404),
+    )
+)
 @authenticated
 async def delete_cleaning(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleaningPath)

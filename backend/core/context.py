@@ -10,6 +10,7 @@ from starlette.requests import Request
 from backend.config import Settings
 from backend.core.db import Database
 from backend.core.mail import Outbox
+from backend.core.metrics import Metrics
 from backend.core.security import Clock, Passwords, Tokens
 
 
@@ -21,6 +22,8 @@ class AppContext:
     tokens: Tokens
     outbox: Outbox
     clock: Clock
+    metrics: Metrics
+    openapi: bytes
 
 
 def app_context(request: Request) -> AppContext:

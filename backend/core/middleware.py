@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +24,11 @@ TOO_LARGE = "Request body too large (limit 1 MiB)."
 _TOO_LARGE_BODY = b'{"detail":"' + TOO_LARGE.encode() + b'","code":"payload_too_large"}'
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-RequestObserver = Callable[[Scope, int, float], None]
+
+class RequestMetrics(Protocol):
+    def request_started(self) -> None: ...
+
+    def request_finished(self, route: str, scope: Scope, status: int, seconds: float) -> None: ...
 
 
 async def send_json(
@@ -61,11 +66,11 @@ class RequestContextMiddleware:
         self,
         app: ASGIApp,
         route_template: Callable[[Scope], str],
-        observers: list[RequestObserver] | None = None,
+        metrics: RequestMetrics | None = None,
     ) -> None:
         self.app = app
         self.route_template = route_template
-        self.observers = observers or []
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,6 +81,8 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        if self.metrics is not None:
+            self.metrics.request_started()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -118,8 +125,8 @@ class RequestContextMiddleware:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
-            for observe in self.observers:
-                observe(scope, status, elapsed)
+            if self.metrics is not None:
+                self.metrics.request_finished(route, scope, status, elapsed)
             request_id_var.reset(token)
 
 

@@ -64,7 +64,7 @@ def _to_cents(value: Decimal) -> Decimal:
 # Exact in the database (numeric(10,2)), a JSON number on the wire.
 Price = Annotated[
     Decimal,
-    Field(ge=0, allow_inf_nan=False),
+    Field(ge=0, allow_inf_nan=False, json_schema_extra={"maximum": float(MAX_PRICE)}),
     AfterValidator(_to_cents),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]

@@ -12,9 +12,10 @@ from backend.core.context import app_context
 from backend.core.errors import NotFound
 from backend.core.http import ListResponder, json_response, parse_body, parse_path, parse_query
 from backend.core.models import Cursor, PageQuery, PositiveId, RequestModel
+from backend.core.openapi import Doc, documented
 from backend.core.pagination import NEWEST, page_of, start_from
 from backend.evaluations import queries, service
-from backend.evaluations.models import EvaluationCreateBody, EvaluationPublic
+from backend.evaluations.models import EvaluationCreateBody, EvaluationPublic, EvaluationStats
 from backend.users.models import UserRow
 
 evaluation_list = ListResponder(EvaluationPublic)
@@ -28,6 +29,15 @@ class CleanerCleaningPath(CleanerPath):
     cleaning_id: PositiveId
 
 
+@documented(
+    Doc(
+        "Evaluate the cleaner you hired (completes their offer)",
+        {201: EvaluationPublic},
+        body=EvaluationCreateBody,
+        path=CleanerCleaningPath,
+        errors=(400, 403, 404),
+    )
+)
 @authenticated
 async def create_evaluation(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleanerCleaningPath)
@@ -42,6 +52,15 @@ async def create_evaluation(request: Request, user: UserRow) -> Response:
     return json_response(evaluation, status_code=201, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "A cleaner's evaluations, newest first",
+        {200: list[EvaluationPublic]},
+        path=CleanerPath,
+        query=PageQuery,
+        errors=(404,),
+    )
+)
 @authenticated
 async def list_evaluations(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleanerPath)
@@ -56,6 +75,11 @@ async def list_evaluations(request: Request, user: UserRow) -> Response:
     return evaluation_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 
+@documented(
+    Doc(
+        "A cleaner's evaluation statistics", {200: EvaluationStats}, path=CleanerPath, errors=(404,)
+    )
+)
 @authenticated
 async def get_stats(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleanerPath)
@@ -65,6 +89,7 @@ async def get_stats(request: Request, user: UserRow) -> Response:
     return json_response(stats, viewer_id=user.id)
 
 
+@documented(Doc("One evaluation", {200: EvaluationPublic}, path=CleanerCleaningPath, errors=(404,)))
 @authenticated
 async def get_evaluation(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleanerCleaningPath)

@@ -12,6 +12,7 @@ from backend.core.auth import authenticated
 from backend.core.context import app_context
 from backend.core.http import ListResponder, parse_query
 from backend.core.models import Cursor
+from backend.core.openapi import Doc, documented
 from backend.core.pagination import NEWEST, page_of
 from backend.feed import queries
 from backend.feed.models import FeedItem, FeedQuery
@@ -33,6 +34,13 @@ def feed_start(query: FeedQuery) -> Cursor:
     return NEWEST
 
 
+@documented(
+    Doc(
+        "Activity feed of cleanings (create and update events), newest first",
+        {200: list[FeedItem]},
+        query=FeedQuery,
+    )
+)
 @authenticated
 async def cleanings_feed(request: Request, user: UserRow) -> Response:
     query = parse_query(request, FeedQuery)

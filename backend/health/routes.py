@@ -8,14 +8,23 @@ from starlette.routing import Route
 
 from backend.core.context import app_context
 from backend.core.errors import DatabaseUnavailable
+from backend.core.models import PublicModel
+from backend.core.openapi import Doc, documented
 
 READY_TIMEOUT_SECONDS = 1.0
 
 
+class ProbeStatus(PublicModel):
+    status: str
+    database: str | None = None
+
+
+@documented(Doc("Liveness: the process answers", {200: ProbeStatus}, auth=False, database=False))
 async def live(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+@documented(Doc("Readiness: SELECT 1 within 1 s", {200: ProbeStatus}, auth=False))
 async def ready(request: Request) -> Response:
     try:
         await app_context(request).db.ping(timeout=READY_TIMEOUT_SECONDS)

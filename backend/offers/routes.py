@@ -13,6 +13,7 @@ from backend.core.context import app_context
 from backend.core.errors import Forbidden
 from backend.core.http import ListResponder, json_response, parse_path, parse_query
 from backend.core.models import Cursor, PageQuery
+from backend.core.openapi import Doc, documented
 from backend.core.pagination import OLDEST, page_of, start_from
 from backend.offers import queries, service
 from backend.offers.models import OfferPublic
@@ -25,6 +26,7 @@ class OfferPath(CleaningPath):
     username: str = Field(min_length=1, max_length=64)
 
 
+@documented(Doc("Offer to do a cleaning", {201: OfferPublic}, path=CleaningPath, errors=(400, 404)))
 @authenticated
 async def create_offer(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleaningPath)
@@ -34,6 +36,15 @@ async def create_offer(request: Request, user: UserRow) -> Response:
     return json_response(offer, status_code=201, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "The offers on your cleaning, oldest first",
+        {200: list[OfferPublic]},
+        path=CleaningPath,
+        query=PageQuery,
+        errors=(403, 404),
+    )
+)
 @authenticated
 async def list_offers(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleaningPath)
@@ -53,6 +64,14 @@ async def list_offers(request: Request, user: UserRow) -> Response:
     return offer_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 
+@documented(
+    Doc(
+        "One offer (its cleaning's owner or its maker)",
+        {200: OfferPublic},
+        path=OfferPath,
+        errors=(403, 404),
+    )
+)
 @authenticated
 async def get_offer(request: Request, user: UserRow) -> Response:
     path = parse_path(request, OfferPath)
@@ -66,6 +85,14 @@ async def get_offer(request: Request, user: UserRow) -> Response:
     return json_response(offer, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "Accept a pending offer (the others are rejected)",
+        {200: OfferPublic},
+        path=OfferPath,
+        errors=(400, 403, 404),
+    )
+)
 @authenticated
 async def accept_offer(request: Request, user: UserRow) -> Response:
     path = parse_path(request, OfferPath)
@@ -78,6 +105,14 @@ async def accept_offer(request: Request, user: UserRow) -> Response:
     return json_response(offer, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "Cancel your accepted offer (rejected ones become pending)",
+        {200: OfferPublic},
+        path=CleaningPath,
+        errors=(400, 404),
+    )
+)
 @authenticated
 async def cancel_offer(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleaningPath)
@@ -87,6 +122,14 @@ async def cancel_offer(request: Request, user: UserRow) -> Response:
     return json_response(offer, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "Rescind your pending offer (returns the deleted offer)",
+        {200: OfferPublic},
+        path=CleaningPath,
+        errors=(400, 404),
+    )
+)
 @authenticated
 async def rescind_offer(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleaningPath)

@@ -12,8 +12,9 @@ from backend.core.context import app_context
 from backend.core.errors import NotFound
 from backend.core.http import json_response, parse_body, parse_path
 from backend.core.models import RequestModel
+from backend.core.openapi import Doc, documented
 from backend.profiles import queries
-from backend.profiles.models import ProfileUpdateBody
+from backend.profiles.models import ProfilePublic, ProfileUpdateBody
 from backend.users.models import UserRow
 
 PROFILE_NOT_FOUND = "No profile found with that username."
@@ -23,6 +24,7 @@ class UsernamePath(RequestModel):
     username: str = Field(min_length=1, max_length=64)
 
 
+@documented(Doc("A user's profile", {200: ProfilePublic}, path=UsernamePath, errors=(404,)))
 @authenticated
 async def get_profile(request: Request, user: UserRow) -> Response:
     path = parse_path(request, UsernamePath)
@@ -32,6 +34,11 @@ async def get_profile(request: Request, user: UserRow) -> Response:
     return json_response(profile, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "Update your profile (partial)", {200: ProfilePublic}, body=ProfileUpdateBody, errors=(404,)
+    )
+)
 @authenticated
 async def update_own_profile(request: Request, user: UserRow) -> Response:
     update = (await parse_body(request, ProfileUpdateBody)).profile_update

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from backend.core.auth import authenticated
 from backend.core.context import app_context
 from backend.core.http import json_response, parse_body, parse_form
+from backend.core.openapi import Doc, documented
 from backend.users import service
 from backend.users.models import (
     LoginForm,
@@ -17,6 +18,7 @@ from backend.users.models import (
     PasswordUpdateBody,
     RefreshTokenBody,
     ResetAccepted,
+    TokenPair,
     UserPublic,
     UserRegisterBody,
     UserRow,
@@ -28,36 +30,81 @@ def _address(request: Request) -> str:
     return client_address(request, app_context(request).settings.trusted_proxies)
 
 
+@documented(
+    Doc(
+        "Register a new user (returns an access token)",
+        {201: UserPublic},
+        body=UserRegisterBody,
+        errors=(400,),
+        auth=False,
+    )
+)
 async def register(request: Request) -> Response:
     body = await parse_body(request, UserRegisterBody)
     user = await service.register(app_context(request), body.new_user)
     return json_response(user, status_code=201, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "Log in with email (as `username`) and password",
+        {200: TokenPair},
+        form=LoginForm,
+        errors=(401, 429),
+        auth=False,
+    )
+)
 async def login(request: Request) -> Response:
     form = await parse_form(request, LoginForm)
     tokens = await service.login(app_context(request), form, _address(request))
     return json_response(tokens, headers={"Cache-Control": "no-store"})
 
 
+@documented(Doc("The current user", {200: UserPublic}))
 @authenticated
 async def me(request: Request, user: UserRow) -> Response:
     public = UserPublic.model_validate(user.model_dump(exclude={"token_version"}))
     return json_response(public, viewer_id=user.id)
 
 
+@documented(
+    Doc(
+        "Rotate a refresh token for a new pair",
+        {200: TokenPair},
+        body=RefreshTokenBody,
+        errors=(401,),
+        auth=False,
+    )
+)
 async def refresh_token(request: Request) -> Response:
     body = await parse_body(request, RefreshTokenBody)
     tokens = await service.refresh(app_context(request), body.refresh_token)
     return json_response(tokens, headers={"Cache-Control": "no-store"})
 
 
+@documented(
+    Doc(
+        "End a session (its refresh token family)",
+        {204: None},
+        body=RefreshTokenBody,
+        errors=(401,),
+        auth=False,
+    )
+)
 async def logout(request: Request) -> Response:
     body = await parse_body(request, RefreshTokenBody)
     await service.logout(app_context(request), body.refresh_token)
     return Response(status_code=204)
 
 
+@documented(
+    Doc(
+        "Change the password (ends every session)",
+        {204: None},
+        body=PasswordUpdateBody,
+        errors=(400,),
+    )
+)
 @authenticated
 async def change_password(request: Request, user: UserRow) -> Response:
     body = await parse_body(request, PasswordUpdateBody)
@@ -65,18 +112,37 @@ async def change_password(request: Request, user: UserRow) -> Response:
     return Response(status_code=204)
 
 
+@documented(Doc("Delete the account and everything it owns", {204: None}))
 @authenticated
 async def delete_me(request: Request, user: UserRow) -> Response:
     await service.delete_account(app_context(request), user)
     return Response(status_code=204)
 
 
+@documented(
+    Doc(
+        "Ask for a password reset mail",
+        {202: ResetAccepted},
+        body=PasswordResetRequest,
+        errors=(429,),
+        auth=False,
+    )
+)
 async def request_password_reset(request: Request) -> Response:
     body = await parse_body(request, PasswordResetRequest)
     await service.request_password_reset(app_context(request), str(body.email), _address(request))
     return json_response(ResetAccepted(), status_code=202)
 
 
+@documented(
+    Doc(
+        "Set a new password with a reset token",
+        {204: None},
+        body=PasswordResetConfirm,
+        errors=(400,),
+        auth=False,
+    )
+)
 async def confirm_password_reset(request: Request) -> Response:
     body = await parse_body(request, PasswordResetConfirm)
     await service.confirm_password_reset(app_context(request), body)

@@ -1,0 +1,147 @@
+"""Prometheus metrics, per app instance (no module-level registry).
+
+Under gunicorn every worker writes its values to files in PROMETHEUS_MULTIPROC_DIR
+(prometheus-client's multiprocess mode; gunicorn.conf.py sets the folder, wipes it when the
+master starts and marks dead workers), and one scrape of any worker reports the sum over all
+workers. Without that variable (uvicorn, tests) values live in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
+from starlette.types import Scope
+
+from backend.core.db import Database
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+_PROCESS_REFRESH_SECONDS = 5.0
+
+
+def current_rss_bytes() -> int:
+    """Resident memory now (Linux /proc), else the peak."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    """Request, database-pool, query and worker-process metrics of one app."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "phresh_http_requests",
+            "HTTP requests served.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "phresh_http_request_duration_seconds",
+            "Time to serve a request.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "phresh_http_requests_in_progress",
+            "Requests being served now.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.pool_size = Gauge(
+            "phresh_db_pool_connections",
+            "Open database connections.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.pool_in_use = Gauge(
+            "phresh_db_pool_connections_in_use",
+            "Database connections checked out.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.pool_max = Gauge(
+            "phresh_db_pool_connections_max",
+            "Pool capacity.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.query_latency = Histogram(
+            "phresh_db_query_duration_seconds",
+            "Time of one named query.",
+            ["query"],
+            buckets=QUERY_BUCKETS,
+            registry=r,
+        )
+        self.worker_rss = Gauge(
+            "phresh_worker_resident_memory_bytes",
+            "Resident memory of each worker process.",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.worker_cpu = Gauge(
+            "phresh_worker_cpu_seconds",
+            "CPU time used by each worker process.",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        if multiprocess_dir() is None:
+            ProcessCollector(registry=r)
+        self._process_refreshed = 0.0
+        db.observers.append(self.observe_query)
+
+    def request_started(self) -> None:
+        self.in_flight.inc()
+
+    def request_finished(self, route: str, scope: Scope, status: int, seconds: float) -> None:
+        labels = (route, scope["method"], str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+        self.in_flight.dec()
+        self._refresh_gauges()
+
+    def observe_query(self, name: str, seconds: float) -> None:
+        self.query_latency.labels(name).observe(seconds)
+
+    def _refresh_gauges(self, force: bool = False) -> None:
+        size, in_use, maximum = self.db.pool_stats()
+        self.pool_size.set(size)
+        self.pool_in_use.set(in_use)
+        self.pool_max.set(maximum)
+        now = time.monotonic()
+        if force or now - self._process_refreshed > _PROCESS_REFRESH_SECONDS:
+            self._process_refreshed = now
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            self.worker_rss.set(current_rss_bytes())
+            self.worker_cpu.set(usage.ru_utime + usage.ru_stime)
+
+    def render(self) -> bytes:
+        """The exposition text: this process's registry, or the sum over all workers."""
+        self._refresh_gauges(force=True)
+        directory = multiprocess_dir()
+        if directory is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
