@@ -119,6 +119,17 @@ async def db_url(template_database: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+def server_db_url(template_database: str) -> Iterator[str]:
+    """Like `db_url`, for synchronous tests that drive real server processes."""
+    name = unique_name("srv")
+    asyncio.run(admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    try:
+        yield database_url(name)
+    finally:
+        asyncio.run(admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
 async def sql(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A raw connection to the test's database, for SQL-level assertions."""
     connection = await asyncpg.connect(db_url)

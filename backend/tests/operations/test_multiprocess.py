@@ -14,13 +14,13 @@ import pytest
 from backend.tests.operations.test_openapi_and_metrics import sample
 from backend.tests.servers import ROOT, gunicorn
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 REQUESTS = 60
 
 
-async def test_one_scrape_sums_every_worker(db_url: str) -> None:
-    with gunicorn(db_url, workers=2) as base:
+def test_one_scrape_sums_every_worker(server_db_url: str) -> None:
+    with gunicorn(server_db_url, workers=2) as base:
         pids = set()
         for _ in range(REQUESTS):  # a new connection each time: the kernel spreads them
             with httpx.Client(base_url=base) as http:
@@ -41,10 +41,10 @@ async def test_one_scrape_sums_every_worker(db_url: str) -> None:
         assert len(pids) == 2  # both workers reported, and one scrape summed them
 
 
-async def test_schemathesis_finds_no_server_error_or_schema_violation(
+def test_schemathesis_finds_no_server_error_or_schema_violation(
     db_url: str, tmp_path: Path
 ) -> None:
-    with gunicorn(db_url, workers=2) as base:
+    with gunicorn(server_db_url, workers=2) as base:
         register = httpx.post(
             f"{base}/api/users/",
             json={
