@@ -133,10 +133,16 @@ async def handle_unmapped_integrity_error(request: Request, exc: Exception) -> R
 
 
 async def handle_invalid_input(request: Request, exc: Exception) -> Response:
-    """A value PostgreSQL refused that validation let through: still the client's input."""
-    return JSONResponse(
-        _error_body("A value in the request is out of range.", "invalid_value"), 422
-    )
+    """A value PostgreSQL refused that validation let through (a NUL character in a string,
+    a number out of range): still the client's input, so 422 in the usual shape."""
+    detail = [
+        {
+            "loc": ["body"],
+            "msg": "A value in the request cannot be stored (a NUL character, or out of range).",
+            "type": "value_error",
+        }
+    ]
+    return JSONResponse(_error_body(detail, "validation_error"), 422)
 
 
 # -- factory ---------------------------------------------------------------------------

@@ -289,3 +289,16 @@ async def test_cannot_delete_a_cleaning_with_a_hired_cleaner(
     assert (
         response.json()["detail"] == "Cannot delete a cleaning with an accepted or completed offer."
     )
+
+
+async def test_a_value_postgres_refuses_is_422_in_the_usual_shape(
+    app: RunningApp, client: httpx.AsyncClient
+) -> None:
+    owner = await create_user(app.ctx)
+    response = await client.post(
+        app.url("cleanings:create-cleaning"),
+        json=new_cleaning(description="nul \u0000 byte"),
+        headers=owner.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body"]

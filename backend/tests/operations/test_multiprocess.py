@@ -42,7 +42,7 @@ def test_one_scrape_sums_every_worker(server_db_url: str) -> None:
 
 
 def test_schemathesis_finds_no_server_error_or_schema_violation(
-    db_url: str, tmp_path: Path
+    server_db_url: str, tmp_path: Path
 ) -> None:
     with gunicorn(server_db_url, workers=2) as base:
         register = httpx.post(
