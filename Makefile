@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PY
 
-.PHONY: help run dev test lint format migrate db-start db-stop db-url psql install install-dev check-compose clean
+.PHONY: help run dev test lint format migrate db-start db-stop psql inspect seed backup restore bench install install-dev check-compose clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,18 @@ db-stop: ## Stop the project-local PostgreSQL cluster
 
 psql: install ## Open psql on the development database
 	@scripts/psql
+
+inspect: install ## psql reports (REPORT=tables|indexes|migrations|offers_by_status|top_cleaners|open_jobs|activity|slow_queries|all)
+	@scripts/inspect $(REPORT)
+
+seed: install ## Fake data in the development database (SEED_ARGS="--users 100000 --cleanings 1000000")
+	@url=$$(scripts/dev-db url) && DATABASE_URL=$$url $(VENV)/bin/alembic upgrade head && DATABASE_URL=$$url scripts/seed $(SEED_ARGS)
+
+backup: install ## pg_dump the development database to backups/ (custom format, timestamped)
+	@scripts/backup
+
+restore: install ## Restore FILE=backups/....dump into an empty DATABASE_URL
+	@scripts/restore $(FILE)
 
 check-compose: install-dev ## Validate docker-compose.yml and lint the Dockerfile (no engine needed)
 	scripts/check-containers

@@ -1,0 +1,130 @@
+"""Operator scripts as an operator runs them: seed, inspect, backup and restore."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from backend.tests.conftest import admin_execute, database_url, unique_name
+from backend.tests.servers import ROOT
+
+pytestmark = pytest.mark.slow
+TABLES = ("users", "profiles", "cleanings", "offers", "evaluations")
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PY": sys.executable, **env}
+    return subprocess.run(  # noqa: S603
+        list(args),
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def counts(url: str) -> dict[str, int]:
+    async def fetch() -> dict[str, int]:
+        connection = await asyncpg.connect(url)
+        try:
+            return {t: await connection.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}  # noqa: S608
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
+
+
+def fingerprint(url: str) -> list[tuple[object, ...]]:
+    async def fetch() -> list[tuple[object, ...]]:
+        connection = await asyncpg.connect(url)
+        try:
+            rows = await connection.fetch(
+                "SELECT c.name, c.price, c.owner, count(o.*) FROM cleanings c "
+                "LEFT JOIN offers o ON o.cleaning_id = c.id GROUP BY c.id ORDER BY c.id LIMIT 200"
+            )
+            return [tuple(row) for row in rows]
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
+
+
+def test_seed_is_deterministic_and_refuses_production(
+    server_db_url: str, template_database: str
+) -> None:
+    seeded = run("scripts/seed", "--scale", "small", "--database-url", server_db_url)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "seeded 200 users and 2,000 cleanings" in seeded.stdout
+    first = counts(server_db_url)
+    assert first["users"] == first["profiles"] == 200
+    assert first["cleanings"] == 2000
+    assert first["offers"] > 2000
+    assert 0 < first["evaluations"] < first["offers"]
+
+    other = unique_name("seed")
+    asyncio.run(admin_execute(f'CREATE DATABASE "{other}" TEMPLATE "{template_database}"'))
+    try:
+        again = run("scripts/seed", "--scale", "small", "--database-url", database_url(other))
+        assert again.returncode == 0, again.stderr
+        assert counts(database_url(other)) == first
+        assert fingerprint(database_url(other)) == fingerprint(server_db_url)
+    finally:
+        asyncio.run(admin_execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)'))
+
+    refused = run(
+        "scripts/seed",
+        "--database-url",
+        server_db_url,
+        ENVIRONMENT="production",
+        SECRET_KEY="k" * 40,
+    )
+    assert refused.returncode == 2
+    assert "refusing without --yes" in refused.stderr
+    assert counts(server_db_url) == first
+
+
+def test_inspect_reports_run_on_a_seeded_database(server_db_url: str) -> None:
+    assert run("scripts/seed", "--scale", "small", "--database-url", server_db_url).returncode == 0
+    listing = run("scripts/inspect")
+    assert listing.returncode == 0
+    reports = [line.split()[0] for line in listing.stdout.splitlines()[1:]]
+    assert len(reports) == 8
+    for report in reports:
+        result = run("scripts/inspect", report, DATABASE_URL=server_db_url)
+        assert result.returncode == 0, (report, result.stderr)
+        assert "ERROR" not in result.stderr, (report, result.stderr)
+        alone = run(
+            "psql", "-X", server_db_url, "-v", "ON_ERROR_STOP=1", "-f", f"sql/inspect/{report}.sql"
+        )
+        assert alone.returncode == 0, (report, alone.stderr)
+    assert "a1c3e5f7" in run("scripts/inspect", "migrations", DATABASE_URL=server_db_url).stdout
+    assert (
+        "pending" in run("scripts/inspect", "offers_by_status", DATABASE_URL=server_db_url).stdout
+    )
+
+
+def test_backup_and_restore_round_trip(server_db_url: str, tmp_path: Path) -> None:
+    assert run("scripts/seed", "--scale", "small", "--database-url", server_db_url).returncode == 0
+    backup = run("scripts/backup", "--database-url", server_db_url, "--dir", str(tmp_path))
+    assert backup.returncode == 0, backup.stderr
+    dump = Path(backup.stdout.strip())
+    assert dump.exists()
+    assert dump.name.startswith("phresh-phresh_test_srv_")
+    target = unique_name("restored")
+    try:
+        restored = run("scripts/restore", str(dump), "--database-url", database_url(target))
+        assert restored.returncode == 0, restored.stderr
+        assert counts(database_url(target)) == counts(server_db_url)
+        assert fingerprint(database_url(target)) == fingerprint(server_db_url)
+        refused = run("scripts/restore", str(dump), "--database-url", database_url(target))
+        assert refused.returncode == 3
+    finally:
+        asyncio.run(admin_execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)'))
