@@ -74,6 +74,10 @@ backup: install ## pg_dump the development database to backups/ (custom format, 
 restore: install ## Restore FILE=backups/....dump into an empty DATABASE_URL
 	@scripts/restore $(FILE)
 
+bench: install-dev ## Benchmark vs the reference app -> docs/benchmarks.md (~15 min; BENCH_ARGS=--quick)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
+	@url=$$(scripts/dev-db url) && $(PY) scripts/bench/run.py --database-url $$url $(BENCH_ARGS)
+
 check-compose: install-dev ## Validate docker-compose.yml and lint the Dockerfile (no engine needed)
 	scripts/check-containers
 

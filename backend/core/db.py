@@ -90,6 +90,13 @@ def _is_unavailable(error: BaseException) -> bool:
     return isinstance(error, _UNAVAILABLE)
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Pool release hook: asyncpg still rolls back an open transaction before calling this,
+    but skips its default reset query (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`), a round trip on every release. The app keeps no session state (no session
+    SET, advisory locks, cursors or LISTEN), so there is nothing else to reset."""
+
+
 async def _init_connection(connection: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
@@ -123,10 +130,7 @@ class Database:
             statement_cache_size=opts.statement_cache_size,
             server_settings=server_settings,
             init=_init_connection,
-        )
-        # Client-side net under the server's statement_timeout, for a server that went silent.
-        self._command_timeout = (
-            opts.statement_timeout_ms / 1000 + 1.0 if opts.statement_timeout_ms else None
+            reset=_keep_session,
         )
         self._warm_task: asyncio.Task[None] | None = None
         self.observers: list[QueryObserver] = []
@@ -253,19 +257,37 @@ class Database:
             for observe in self.observers:
                 observe(query.name, elapsed)
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, the wait for it bounded by `acquire_timeout`.
+
+        `asyncio.timeout` costs a timer; asyncpg's own `acquire(timeout=)` would start a
+        task per call. The release (shielded by asyncpg) runs even when the deadline fires
+        just after the connection was handed over."""
+        pool = self.pool
+        connection = None
+        try:
+            async with asyncio.timeout(self.options.acquire_timeout):
+                connection = await pool.acquire()
+            yield connection
+        finally:
+            if connection is not None:
+                await pool.release(connection)
+
     async def _call_pooled(self, query: Query, args: list[Any]) -> Any:
-        async with self.pool.acquire(timeout=self.options.acquire_timeout) as connection:
+        async with self._connection() as connection:
             return await self._call(connection, query, args)
 
     async def _call(self, connection: asyncpg.Connection, query: Query, args: list[Any]) -> Any:
-        timeout = self._command_timeout
+        # No client-side timeout per statement: the server's statement_timeout bounds a slow
+        # statement, the request deadline (LimitsMiddleware) a server that went silent.
         if query.kind == "one":
-            return await connection.fetchrow(query.sql, *args, timeout=timeout)
+            return await connection.fetchrow(query.sql, *args)
         if query.kind == "many":
-            return await connection.fetch(query.sql, *args, timeout=timeout)
+            return await connection.fetch(query.sql, *args)
         if query.kind == "value":
-            return await connection.fetchval(query.sql, *args, timeout=timeout)
-        await connection.execute(query.sql, *args, timeout=timeout)
+            return await connection.fetchval(query.sql, *args)
+        await connection.execute(query.sql, *args)
         return None
 
     # -- transactions ------------------------------------------------------------------
@@ -283,7 +305,7 @@ class Database:
                 async with current.transaction():
                     yield
                 return
-            async with self.pool.acquire(timeout=self.options.acquire_timeout) as connection:
+            async with self._connection() as connection:
                 token = _transaction_connection.set(connection)
                 try:
                     async with connection.transaction():

@@ -28,6 +28,7 @@ from backend.core.db import Database
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 _PROCESS_REFRESH_SECONDS = 5.0
+_POOL_REFRESH_SECONDS = 1.0
 
 
 def current_rss_bytes() -> int:
@@ -108,28 +109,44 @@ class Metrics:
         )
         if multiprocess_dir() is None:
             ProcessCollector(registry=r)
+        # Labelled children, looked up once (route templates and query names are bounded).
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._query_series: dict[str, Histogram] = {}
         self._process_refreshed = 0.0
+        self._pool_refreshed = 0.0
         db.observers.append(self.observe_query)
 
     def request_started(self) -> None:
         self.in_flight.inc()
 
     def request_finished(self, route: str, scope: Scope, status: int, seconds: float) -> None:
-        labels = (route, scope["method"], str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        key = (route, scope["method"], status)
+        series = self._request_series.get(key)
+        if series is None:
+            labels = (route, scope["method"], str(status))
+            series = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._request_series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
         self.in_flight.dec()
         self._refresh_gauges()
 
     def observe_query(self, name: str, seconds: float) -> None:
-        self.query_latency.labels(name).observe(seconds)
+        series = self._query_series.get(name)
+        if series is None:
+            series = self._query_series[name] = self.query_latency.labels(name)
+        series.observe(seconds)
 
     def _refresh_gauges(self, force: bool = False) -> None:
-        size, in_use, maximum = self.db.pool_stats()
-        self.pool_size.set(size)
-        self.pool_in_use.set(in_use)
-        self.pool_max.set(maximum)
+        """Gauges are sampled at most once a second per worker (each write is a file write
+        in multiprocess mode), and always when scraped."""
         now = time.monotonic()
+        if force or now - self._pool_refreshed > _POOL_REFRESH_SECONDS:
+            self._pool_refreshed = now
+            size, in_use, maximum = self.db.pool_stats()
+            self.pool_size.set(size)
+            self.pool_in_use.set(in_use)
+            self.pool_max.set(maximum)
         if force or now - self._process_refreshed > _PROCESS_REFRESH_SECONDS:
             self._process_refreshed = now
             usage = resource.getrusage(resource.RUSAGE_SELF)

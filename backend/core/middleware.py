@@ -113,18 +113,19 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = self.route_template(scope)
-            access_logger.info(
-                "%s %s %d",
-                scope["method"],
-                route,
-                status,
-                extra={
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            if access_logger.isEnabledFor(logging.INFO):
+                access_logger.info(
+                    "%s %s %d",
+                    scope["method"],
+                    route,
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
             if self.metrics is not None:
                 self.metrics.request_finished(route, scope, status, elapsed)
             request_id_var.reset(token)

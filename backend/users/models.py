@@ -83,9 +83,9 @@ class UserPublic(DateTimeModel):
 
 
 class UserRow(UserPublic):
-    """A user as loaded for authentication (never serialised as such)."""
+    """A user as loaded for authentication; serialises as UserPublic."""
 
-    token_version: int
+    token_version: int = Field(exclude=True)
 
 
 class UserCredentials(PublicModel):

@@ -63,8 +63,7 @@ async def login(request: Request) -> Response:
 @documented(Doc("The current user", {200: UserPublic}))
 @authenticated
 async def me(request: Request, user: UserRow) -> Response:
-    public = UserPublic.model_validate(user.model_dump(exclude={"token_version"}))
-    return json_response(public, viewer_id=user.id)
+    return json_response(user, viewer_id=user.id)
 
 
 @documented(

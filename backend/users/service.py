@@ -57,8 +57,7 @@ async def register(ctx: AppContext, new_user: UserCreate) -> UserPublic:
         raise
     assert user is not None  # created in this very transaction
     token = ctx.tokens.issue_access(user_id=user.id, token_version=user.token_version)
-    public = UserPublic.model_validate(user.model_dump(exclude={"token_version"}))
-    return public.model_copy(update={"access_token": AccessToken(access_token=token)})
+    return user.model_copy(update={"access_token": AccessToken(access_token=token)})
 
 
 async def login(ctx: AppContext, form: LoginForm, address: str) -> TokenPair:

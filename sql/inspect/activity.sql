@@ -1,7 +1,7 @@
 -- Connections to this database by state and application, then every lock that is waited
 -- for (who waits, on what, and who holds it).
 SELECT application_name, state, count(*) AS connections,
-       max(now() - state_change) AS longest_in_state,
+       max(greatest(now() - state_change, interval '0')) AS longest_in_state,
        max(now() - xact_start) FILTER (WHERE xact_start IS NOT NULL) AS longest_transaction
 FROM pg_stat_activity
 WHERE datname = current_database()
