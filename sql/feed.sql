@@ -31,14 +31,10 @@ SELECT row_number() OVER (ORDER BY e.event_timestamp DESC, e.id DESC) AS row_num
        oc.card AS owner,
        (SELECT count(*) FROM offers AS o WHERE o.cleaning_id = c.id) AS total_offers,
        COALESCE(
-           (SELECT json_agg(json_build_object(
-                       'user_id', o.user_id, 'cleaning_id', o.cleaning_id, 'status', o.status,
-                       'user', uc.card, 'created_at', o.created_at, 'updated_at', o.updated_at
-                   ) ORDER BY o.created_at, o.user_id)
-            FROM offers AS o
-            JOIN user_cards AS uc ON uc.id = o.user_id
-            WHERE o.cleaning_id = c.id
-              AND (c.owner = :viewer_id OR o.user_id = :viewer_id)),
+           (SELECT json_agg(oc.card ORDER BY oc.created_at, oc.user_id)
+            FROM offer_cards AS oc
+            WHERE oc.cleaning_id = c.id
+              AND (c.owner = :viewer_id OR oc.user_id = :viewer_id)),
            CAST('[]' AS json)
        ) AS offers
 FROM page AS e
