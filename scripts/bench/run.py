@@ -315,7 +315,7 @@ def settle(server: Server, limit: float = 60.0) -> None:
 
 
 def wrk(
-    server: Server, path: str, script: Path, seconds: int, connections: int, timeout: int = 5
+    server: Server, path: str, script: Path, seconds: int, connections: int, *, timeout: int = 5
 ) -> Run:
     cpu_before = server.cpu_seconds()
     result = subprocess.run(
@@ -370,7 +370,7 @@ def compare(
                     settle(ref)
                     # Argon2id makes a login cost ~0.1 s of CPU: 64 queued logins need ~10 s.
                     timeout = 30 if scenario == "login" else 5
-                    run = wrk(server, path, script, args.seconds, 64, timeout)
+                    run = wrk(server, path, script, args.seconds, 64, timeout=timeout)
                     results.rounds.setdefault((server.name, scenario), []).append(run)
                     print(
                         f"round {round_ + 1} {scenario:<16} {server.name:<10} {run.rps:>8.0f} req/s "
