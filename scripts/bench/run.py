@@ -598,6 +598,9 @@ def report(
             f"| alone | {quiet.rps:,.0f} | {quiet.p50_ms:.1f} | {quiet.p99_ms:.1f} |",
             f"| during logins ({extra['login_rps']:.1f} logins/s) | {busy.rps:,.0f} | {busy.p50_ms:.1f} | {busy.p99_ms:.1f} |",
         ]
+    notes = Path(__file__).with_name("NOTES.md")
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     if plans:
         lines += ["", "## Query plans at 1M cleanings (`EXPLAIN (ANALYZE, BUFFERS)`)", "", plans]
     lines += results.notes
