@@ -64,30 +64,19 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge(
-            "phresh_http_requests_in_progress",
-            "Requests being served now.",
-            registry=r,
-            multiprocess_mode="livesum",
+
+        def summed_gauge(name: str, documentation: str) -> Gauge:
+            """A gauge that a multiprocess scrape sums over the live workers."""
+            return Gauge(name, documentation, registry=r, multiprocess_mode="livesum")
+
+        self.in_flight = summed_gauge(
+            "phresh_http_requests_in_progress", "Requests being served now."
         )
-        self.pool_size = Gauge(
-            "phresh_db_pool_connections",
-            "Open database connections.",
-            registry=r,
-            multiprocess_mode="livesum",
+        self.pool_size = summed_gauge("phresh_db_pool_connections", "Open database connections.")
+        self.pool_in_use = summed_gauge(
+            "phresh_db_pool_connections_in_use", "Database connections checked out."
         )
-        self.pool_in_use = Gauge(
-            "phresh_db_pool_connections_in_use",
-            "Database connections checked out.",
-            registry=r,
-            multiprocess_mode="livesum",
-        )
-        self.pool_max = Gauge(
-            "phresh_db_pool_connections_max",
-            "Pool capacity.",
-            registry=r,
-            multiprocess_mode="livesum",
-        )
+        self.pool_max = summed_gauge("phresh_db_pool_connections_max", "Pool capacity.")
         self.query_latency = Histogram(
             "phresh_db_query_duration_seconds",
             "Time of one named query.",
