@@ -38,8 +38,10 @@ dev: install ## Like run, with uvicorn --reload (one process, reloads on change)
 	  DATABASE_URL=$$url $(VENV)/bin/alembic upgrade head && \
 	  DATABASE_URL=$$url exec $(VENV)/bin/uvicorn backend.main:app --reload --host $(HOST) --port $(PORT)
 
-test: install-dev ## Set up everything and run the test suite against real PostgreSQL
-	scripts/with-test-db $(VENV)/bin/pytest $(PYTEST_ARGS)
+COVERAGE ?= --cov=backend --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
+
+test: install-dev ## Set up everything and run the tests against real PostgreSQL (branch coverage >= 90%)
+	scripts/with-test-db $(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS)
 
 lint: install-dev ## ruff (format check + lint) and mypy --strict
 	$(VENV)/bin/ruff format --check .
