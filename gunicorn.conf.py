@@ -48,6 +48,9 @@ METRICS_DIR = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR",
     os.path.join(tempfile.gettempdir(), f"phresh-metrics-{os.getpid()}"),
 )
+# Exists from the start: `--check-config` and `--preload` import the app in the master
+# before on_starting runs.
+os.makedirs(METRICS_DIR, exist_ok=True)
 
 
 def on_starting(server: Any) -> None:

@@ -87,3 +87,32 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(
             check=False,
         )
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_gunicorn_config_check_passes_with_production_settings(tmp_path: Path) -> None:
+    """What the image's CMD loads, as `gunicorn --check-config` sees it (the app is imported
+    in the master before any server hook runs)."""
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "p" * 48,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "backend.main:app",
+            "-c",
+            "gunicorn.conf.py",
+            "--check-config",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
