@@ -616,7 +616,7 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--scale-seconds", type=int, default=8)
+    parser.add_argument("--scale-seconds", type=int, default=6)
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     parser.add_argument(
