@@ -13,39 +13,35 @@ FROM created AS c
 JOIN user_cards AS oc ON oc.id = c.owner
 
 -- name: get_cleaning_by_id :one
--- CleaningPublic in one statement: owner card, offer count, and the offers the viewer may
--- see (all of them for the owner, else only the viewer's own), each with its user card.
-SELECT c.id, c.name, c.description, c.price, c.cleaning_type, c.created_at, c.updated_at,
-       oc.card AS owner,
-       (SELECT count(*) FROM offers AS o WHERE o.cleaning_id = c.id) AS total_offers,
+-- CleaningPublic in one statement: the cleaning card (owner card, offer count) and the
+-- offers the viewer may see (all of them for the owner, else only the viewer's own).
+SELECT cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
+       cc.updated_at, cc.owner, cc.total_offers,
        COALESCE(
            (SELECT json_agg(oc.card ORDER BY oc.created_at, oc.user_id)
             FROM offer_cards AS oc
-            WHERE oc.cleaning_id = c.id
-              AND (c.owner = :viewer_id OR oc.user_id = :viewer_id)),
+            WHERE oc.cleaning_id = cc.id
+              AND (cc.owner_id = :viewer_id OR oc.user_id = :viewer_id)),
            CAST('[]' AS json)
        ) AS offers
-FROM cleanings AS c
-JOIN user_cards AS oc ON oc.id = c.owner
-WHERE c.id = :cleaning_id
+FROM cleaning_cards AS cc
+WHERE cc.id = :cleaning_id
 
 -- name: list_cleanings_for_owner :many
 -- The owner's cleanings, newest first, one keyset page (limit + 1 rows tell if more exist).
 -- Served by cleanings_owner_created_at_id_idx; no cursor = (+infinity-ish, max id).
-SELECT c.id, c.name, c.description, c.price, c.cleaning_type, c.created_at, c.updated_at,
-       oc.card AS owner,
-       (SELECT count(*) FROM offers AS o WHERE o.cleaning_id = c.id) AS total_offers,
+SELECT cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
+       cc.updated_at, cc.owner, cc.total_offers,
        COALESCE(
            (SELECT json_agg(oc.card ORDER BY oc.created_at, oc.user_id)
             FROM offer_cards AS oc
-            WHERE oc.cleaning_id = c.id),
+            WHERE oc.cleaning_id = cc.id),
            CAST('[]' AS json)
        ) AS offers
-FROM cleanings AS c
-JOIN user_cards AS oc ON oc.id = c.owner
-WHERE c.owner = :owner_id
-  AND (c.created_at, c.id) < (CAST(:before_ts AS timestamptz), CAST(:before_id AS bigint))
-ORDER BY c.created_at DESC, c.id DESC
+FROM cleaning_cards AS cc
+WHERE cc.owner_id = :owner_id
+  AND (cc.created_at, cc.id) < (CAST(:before_ts AS timestamptz), CAST(:before_id AS bigint))
+ORDER BY cc.created_at DESC, cc.id DESC
 LIMIT :limit
 
 -- name: get_cleaning_owner_for_update :value

@@ -27,17 +27,15 @@ page AS (
 )
 SELECT row_number() OVER (ORDER BY e.event_timestamp DESC, e.id DESC) AS row_number,
        e.event_timestamp, e.event_type,
-       c.id, c.name, c.description, c.price, c.cleaning_type, c.created_at, c.updated_at,
-       oc.card AS owner,
-       (SELECT count(*) FROM offers AS o WHERE o.cleaning_id = c.id) AS total_offers,
+       cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
+       cc.updated_at, cc.owner, cc.total_offers,
        COALESCE(
            (SELECT json_agg(oc.card ORDER BY oc.created_at, oc.user_id)
             FROM offer_cards AS oc
-            WHERE oc.cleaning_id = c.id
-              AND (c.owner = :viewer_id OR oc.user_id = :viewer_id)),
+            WHERE oc.cleaning_id = cc.id
+              AND (cc.owner_id = :viewer_id OR oc.user_id = :viewer_id)),
            CAST('[]' AS json)
        ) AS offers
 FROM page AS e
-JOIN cleanings AS c ON c.id = e.id
-JOIN user_cards AS oc ON oc.id = c.owner
+JOIN cleaning_cards AS cc ON cc.id = e.id
 ORDER BY e.event_timestamp DESC, e.id DESC
