@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 import asyncpg
 from starlette.types import Receive, Scope, Send
 
+from backend.core.middleware import send_json
 from backend.core.security import Argon2Parameters, Passwords, Tokens
 from backend.core.sql import load_queries
 from backend.users.ratelimit import bucket
@@ -60,19 +61,8 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     """No reset query on release (no session state), as in Phresh: a fair ceiling."""
 
 
-async def send_json(send: Send, status: int, payload: Any) -> None:
-    body = json.dumps(payload, default=_default).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def respond(send: Send, status: int, payload: Any) -> None:
+    await send_json(send, status, json.dumps(payload, default=_default).encode(), [])
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -120,14 +110,14 @@ async def login(pool: asyncpg.Pool, scope: Scope, receive: Receive, send: Send) 
     await pool.fetchval(Q["get_rate_limit_hits"].sql, failures, fail_start)
     row = await pool.fetchrow(Q["get_user_credentials_by_email"].sql, email)
     if row is None or not await passwords.verify(row["password"], password):
-        await send_json(send, 401, {"detail": "Authentication was unsuccessful."})
+        await respond(send, 401, {"detail": "Authentication was unsuccessful."})
         return
     await pool.execute(Q["clear_rate_limit"].sql, failures)
     refresh, token_hash = tokens.issue_random("refresh")
     expires = datetime.now(UTC) + timedelta(days=30)
     await pool.execute(Q["create_refresh_token"].sql, row["id"], uuid.uuid4(), token_hash, expires)
     access = tokens.issue_access(user_id=row["id"], token_version=row["token_version"])
-    await send_json(
+    await respond(
         send,
         200,
         {
@@ -147,11 +137,11 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
         return
     user = await current_user(pool, scope)
     if user is None:
-        await send_json(send, 401, {"detail": "Could not validate token credentials."})
+        await respond(send, 401, {"detail": "Could not validate token credentials."})
         return
     parts = path.strip("/").split("/")
     if path == "/api/users/me/":
-        await send_json(send, 200, user_json(user))
+        await respond(send, 200, user_json(user))
     elif path == "/api/cleanings/" and method == "POST":
         new = json.loads(await read_body(receive))["new_cleaning"]
         row = await pool.fetchrow(
@@ -162,25 +152,25 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
             new.get("cleaning_type", "spot_clean"),
             user["id"],
         )
-        await send_json(send, 201, dict(row))
+        await respond(send, 201, dict(row))
     elif path == "/api/feed/cleanings/":
         rows = await pool.fetch(Q["list_feed_events"].sql, NEWEST_TS, NEWEST_ID, 21, user["id"])
-        await send_json(send, 200, [dict(r) for r in rows[:20]])
+        await respond(send, 200, [dict(r) for r in rows[:20]])
     elif len(parts) == 4 and parts[:2] == ["api", "cleanings"] and parts[3] == "offers":
         cleaning_id = int(parts[2])
         owner = await pool.fetchval(Q["get_cleaning_owner"].sql, cleaning_id)
         if owner != user["id"]:
-            await send_json(send, 403, {"detail": "Unable to access offers."})
+            await respond(send, 403, {"detail": "Unable to access offers."})
             return
         rows = await pool.fetch(Q["list_offers_for_cleaning"].sql, cleaning_id, OLDEST_TS, 0, 101)
-        await send_json(send, 200, [dict(r) for r in rows[:100]])
+        await respond(send, 200, [dict(r) for r in rows[:100]])
     elif len(parts) == 3 and parts[:2] == ["api", "cleanings"]:
         row = await pool.fetchrow(Q["get_cleaning_by_id"].sql, int(parts[2]), user["id"])
-        await send_json(
+        await respond(
             send, 404 if row is None else 200, {"detail": "Not found"} if row is None else dict(row)
         )
     else:
-        await send_json(send, 404, {"detail": "Not Found"})
+        await respond(send, 404, {"detail": "Not Found"})
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
