@@ -33,15 +33,24 @@ run: install ## Set up everything (database, migrations) and serve on http://127
 	  DATABASE_URL=$$url $(VENV)/bin/alembic upgrade head && \
 	  DATABASE_URL=$$url HOST=$(HOST) PORT=$(PORT) exec $(VENV)/bin/gunicorn backend.main:app -c gunicorn.conf.py
 
-dev: install ## Like run, with uvicorn --reload (one process, reloads on change)
+# Watches only the code and the SQL (inotify through watchfiles: no CPU while idle).
+DEV_RELOAD := --reload --reload-dir backend --reload-dir sql --reload-include '*.sql'
+
+dev: install-dev ## Like run, with uvicorn --reload (one process; reloads on backend/*.py and sql/*.sql)
 	@url=$$(scripts/dev-db url) && \
 	  DATABASE_URL=$$url $(VENV)/bin/alembic upgrade head && \
-	  DATABASE_URL=$$url exec $(VENV)/bin/uvicorn backend.main:app --reload --host $(HOST) --port $(PORT)
+	  DATABASE_URL=$$url exec $(VENV)/bin/uvicorn backend.main:app $(DEV_RELOAD) --host $(HOST) --port $(PORT)
 
 COVERAGE ?= --cov=backend --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
 
 test: install-dev ## Set up everything and run the tests against real PostgreSQL (branch coverage >= 90%)
-	scripts/with-test-db $(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS)
+	@before=$$(git status --porcelain 2>/dev/null); \
+	scripts/with-test-db $(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS); rc=$$?; \
+	after=$$(git status --porcelain 2>/dev/null); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "make test changed the working tree (tests must write only to temporary folders):" >&2; \
+	  diff <(echo "$$before") <(echo "$$after") >&2; exit 1; \
+	fi; exit $$rc
 
 lint: install-dev ## ruff (format check + lint) and mypy --strict
 	$(VENV)/bin/ruff format --check .
@@ -73,7 +82,7 @@ seed: install ## Fake data in the development database (SEED_ARGS="--users 10000
 backup: install ## pg_dump the development database to backups/ (custom format, timestamped)
 	@scripts/backup
 
-restore: install ## Restore FILE=backups/....dump into an empty DATABASE_URL
+restore: install ## Restore FILE=backups/....dump into an empty database (DATABASE_URL=..., else the dev one)
 	@scripts/restore $(FILE)
 
 bench: install-dev ## Benchmark vs the reference app -> docs/benchmarks.md (~15 min; BENCH_ARGS=--quick)

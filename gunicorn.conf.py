@@ -7,8 +7,10 @@ master with a clear message instead of crash-looping workers).
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from typing import Any
@@ -51,9 +53,39 @@ METRICS_DIR = os.environ.setdefault(
 # Exists from the start: `--check-config` and `--preload` import the app in the master
 # before on_starting runs.
 os.makedirs(METRICS_DIR, exist_ok=True)
+_MASTER_PID = os.getpid()
+
+
+@atexit.register
+def _remove_metrics_dir() -> None:
+    """Whatever way the master ends (`--check-config`, a failed bind), leave nothing behind
+    in the temporary folder. Workers (forked, other pids) never remove it."""
+    if os.getpid() == _MASTER_PID:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
+def _address_in_use(address: tuple[str, int]) -> bool:
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
 
 
 def on_starting(server: Any) -> None:
+    # A busy port: one clear line and exit 1, instead of gunicorn's five raw retries (which
+    # would also leave the metrics folder behind). Runs once, before gunicorn binds.
+    for address in server.cfg.address:
+        if isinstance(address, tuple) and _address_in_use(address):
+            shutil.rmtree(METRICS_DIR, ignore_errors=True)
+            host, port = address
+            sys.exit(
+                f"phresh: {host}:{port} is already in use (another `make run`?). Stop that "
+                f"server, or pick another port: make run PORT={port + 1}"
+            )
     shutil.rmtree(METRICS_DIR, ignore_errors=True)
     os.makedirs(METRICS_DIR, exist_ok=True)
 

@@ -27,6 +27,7 @@ from backend.core.mail import LoggingOutbox, Outbox, SMTPOutbox, SMTPSettings, U
 from backend.core.metrics import Metrics
 from backend.core.middleware import LimitsMiddleware, RequestContextMiddleware
 from backend.core.openapi import openapi_json
+from backend.core.schema import expected_revision
 from backend.core.security import Argon2Parameters, Clock, Passwords, Tokens
 from backend.evaluations.routes import routes as evaluation_routes
 from backend.feed.routes import routes as feed_routes
@@ -182,6 +183,7 @@ def create_app(
         clock=clock,
         metrics=metrics,
         openapi=openapi_json(routes, title="Phresh", version=API_VERSION),
+        schema_revision=expected_revision(),
     )
 
     @asynccontextmanager
@@ -202,12 +204,12 @@ def create_app(
         Middleware(RequestContextMiddleware, route_template=route_template, metrics=metrics),
         Middleware(LimitsMiddleware, timeout_seconds=settings.request_timeout_seconds),
     ]
-    if settings.cors_origins:
+    if settings.allowed_origins:
         middleware.insert(
             1,
             Middleware(
                 CORSMiddleware,
-                allow_origins=settings.cors_origins,
+                allow_origins=settings.allowed_origins,
                 allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                 expose_headers=["X-Request-ID", "Link", "Retry-After"],

@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-in-production"
+# The tutorial's React frontend (`yarn start`) runs here; development allows it by default.
+DEVELOPMENT_CORS_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
 MIN_PRODUCTION_SECRET_LENGTH = 32
 
 Environment = Literal["development", "test", "production"]
@@ -118,6 +120,23 @@ class Settings(BaseSettings):
                 '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
         return self
+
+    @model_validator(mode="after")
+    def _production_lists_its_origins(self) -> Settings:
+        if self.environment == "production" and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS_ORIGINS must list the allowed origins in production, not '*' "
+                "(e.g. CORS_ORIGINS=https://app.example.com)"
+            )
+        return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """CORS origins: CORS_ORIGINS when set (empty = none); unset, development allows the
+        tutorial frontend's origin and every other environment allows none."""
+        if "cors_origins" in self.model_fields_set or self.environment != "development":
+            return list(self.cors_origins)
+        return list(DEVELOPMENT_CORS_ORIGINS)
 
     @property
     def dsn(self) -> str:

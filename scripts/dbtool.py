@@ -4,11 +4,15 @@ python scripts/dbtool.py ping URL          exit 0 when `SELECT 1` answers within
 python scripts/dbtool.py ensure-db URL     create the URL's database if it is missing
 python scripts/dbtool.py configured-url    the app's database URL when DATABASE_URL or a
                                            POSTGRES_* variable is set (env or .env), else ""
+python scripts/dbtool.py configured-source where that URL came from, e.g.
+                                           "DATABASE_URL (environment)" or
+                                           "POSTGRES_SERVER, POSTGRES_DB (.env)"
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,7 +45,18 @@ async def ensure_db(url: str) -> int:
     return 0
 
 
-def configured_url() -> int:
+DATABASE_SETTINGS = (
+    "database_url",
+    "postgres_user",
+    "postgres_password",
+    "postgres_server",
+    "postgres_port",
+    "postgres_db",
+)
+
+
+def configured(show: str) -> int:
+    """Print the configured URL (`show="url"`) or the variables it came from ("source")."""
     from backend.config import Settings, describe_settings_error
 
     try:
@@ -49,15 +64,21 @@ def configured_url() -> int:
     except ValueError as error:
         print(describe_settings_error(error), file=sys.stderr)
         return 1
-    chosen = {"database_url", "postgres_user", "postgres_password", "postgres_server"}
-    chosen |= {"postgres_port", "postgres_db"}
-    print(settings.dsn if settings.model_fields_set & chosen else "")
+    chosen = [name for name in DATABASE_SETTINGS if name in settings.model_fields_set]
+    if not chosen:
+        print("")
+    elif show == "url":
+        print(settings.dsn)
+    else:
+        names = ["database_url"] if "database_url" in chosen else chosen
+        where = "environment" if all(n.upper() in os.environ for n in names) else ".env"
+        print(f"{', '.join(n.upper() for n in names)} ({where})")
     return 0
 
 
 def main() -> int:
-    if sys.argv[1:] == ["configured-url"]:
-        return configured_url()
+    if sys.argv[1:] in (["configured-url"], ["configured-source"]):
+        return configured(sys.argv[1].removeprefix("configured-"))
     if len(sys.argv) != 3 or sys.argv[1] not in {"ping", "ensure-db"}:
         print(__doc__, file=sys.stderr)
         return 2

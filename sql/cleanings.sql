@@ -44,18 +44,18 @@ WHERE cc.owner_id = :owner_id
 ORDER BY cc.created_at DESC, cc.id DESC
 LIMIT :limit
 
--- name: get_cleaning_owner_for_update :value
+-- name: get_cleaning_for_update :one
 -- Locks the cleaning row: accepting, cancelling, evaluating, editing and deleting serialise
 -- on it. Read anything that depends on other rows in a LATER statement: this one's snapshot
 -- predates the lock wait (a subquery here would miss what the lock holder committed).
-SELECT owner
+SELECT owner, price, cleaning_type
 FROM cleanings
 WHERE id = :cleaning_id
 FOR UPDATE
 
--- name: get_cleaning_owner_for_share :value
+-- name: get_cleaning_for_share :one
 -- Shares the row lock: a new offer waits for a concurrent accept (and vice versa).
-SELECT owner
+SELECT owner, price, cleaning_type
 FROM cleanings
 WHERE id = :cleaning_id
 FOR SHARE

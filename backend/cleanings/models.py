@@ -63,9 +63,16 @@ class CleaningPublic(DateTimeModel):
     offers: list[OfferPublic]
 
 
-class CleaningLock(PublicModel):
-    """The locked row a write decides on."""
+class LockedCleaning(PublicModel):
+    """The columns of a locked cleaning row that writes decide on."""
+
+    owner: int
+    price: Price
+    cleaning_type: CleaningType
+
+
+class CleaningLock(LockedCleaning):
+    """The locked row a write decides on, and whether someone is hired for it."""
 
     id: int
-    owner: int
     has_hired_offer: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from backend.cleanings.models import CleaningPublic
+from backend.cleanings.models import CleaningPublic, LockedCleaning
 from backend.core.db import Database
 from backend.core.sql import load_queries
 
@@ -53,18 +53,14 @@ async def list_cleanings_for_owner(
     return [CleaningPublic.model_validate(dict(row)) for row in rows]
 
 
-async def get_cleaning_owner_for_update(db: Database, *, cleaning_id: int) -> int | None:
-    owner: int | None = await db.fetch_value(
-        _q["get_cleaning_owner_for_update"], cleaning_id=cleaning_id
-    )
-    return owner
+async def get_cleaning_for_update(db: Database, *, cleaning_id: int) -> LockedCleaning | None:
+    row = await db.fetch_one(_q["get_cleaning_for_update"], cleaning_id=cleaning_id)
+    return None if row is None else LockedCleaning.model_validate(dict(row))
 
 
-async def get_cleaning_owner_for_share(db: Database, *, cleaning_id: int) -> int | None:
-    owner: int | None = await db.fetch_value(
-        _q["get_cleaning_owner_for_share"], cleaning_id=cleaning_id
-    )
-    return owner
+async def get_cleaning_for_share(db: Database, *, cleaning_id: int) -> LockedCleaning | None:
+    row = await db.fetch_one(_q["get_cleaning_for_share"], cleaning_id=cleaning_id)
+    return None if row is None else LockedCleaning.model_validate(dict(row))
 
 
 async def cleaning_has_hired_offer(db: Database, *, cleaning_id: int) -> bool:

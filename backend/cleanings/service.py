@@ -22,12 +22,12 @@ async def lock_cleaning(db: Database, cleaning_id: int, *, share: bool = False) 
     alongside an accept). The hired check is a second statement on purpose: in READ
     COMMITTED it gets a fresh snapshot, taken after the lock wait, so it sees what the
     previous lock holder committed (a subquery in the locking statement would not)."""
-    lock = queries.get_cleaning_owner_for_share if share else queries.get_cleaning_owner_for_update
-    owner = await lock(db, cleaning_id=cleaning_id)
-    if owner is None:
+    lock = queries.get_cleaning_for_share if share else queries.get_cleaning_for_update
+    locked = await lock(db, cleaning_id=cleaning_id)
+    if locked is None:
         raise NotFound(CLEANING_NOT_FOUND)
     hired = await queries.cleaning_has_hired_offer(db, cleaning_id=cleaning_id)
-    return CleaningLock(id=cleaning_id, owner=owner, has_hired_offer=hired)
+    return CleaningLock(id=cleaning_id, has_hired_offer=hired, **dict(locked))
 
 
 async def lock_own_cleaning(db: Database, cleaning_id: int, user_id: int) -> CleaningLock:
@@ -46,7 +46,11 @@ async def update_cleaning(
         raise BadRequest(TYPE_CANNOT_BE_NONE)
     async with db.transaction():
         cleaning = await lock_own_cleaning(db, cleaning_id, user_id)
-        if cleaning.has_hired_offer and present & {"price", "cleaning_type"}:
+        # A client that sends the whole cleaning back (the tutorial's frontend does) repeats the
+        # unchanged price and type: only a real change is refused once someone is hired.
+        changed = {f for f in ("price", "cleaning_type") if f in present}
+        changed = {f for f in changed if getattr(update, f) != getattr(cleaning, f)}
+        if cleaning.has_hired_offer and changed:
             raise BadRequest(LOCKED_BY_HIRE, code="cleaning_hired")
         await queries.update_cleaning(
             db,

@@ -24,6 +24,7 @@ class AppContext:
     clock: Clock
     metrics: Metrics
     openapi: bytes
+    schema_revision: str  # the migrations' head: readiness compares the database's
 
 
 def app_context(request: Request) -> AppContext:

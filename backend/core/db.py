@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import databases
 
-from backend.core.errors import DatabaseUnavailable
+from backend.core.errors import DatabaseUnavailable, SchemaNotMigrated
 from backend.core.sql import Query
 
 logger = logging.getLogger("phresh.db")
@@ -52,6 +52,12 @@ _UNAVAILABLE = (
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # 25006 (a standby, or a read-only failover)
     asyncpg.exceptions.IdleInTransactionSessionTimeoutError,  # 25P03
     asyncpg.exceptions.TransactionRollbackError,  # 40: serialization failure, deadlock
+)
+# A table, column or function the code expects is missing: the schema is not migrated.
+_SCHEMA_MISSING = (
+    asyncpg.exceptions.UndefinedTableError,  # 42P01
+    asyncpg.exceptions.UndefinedColumnError,  # 42703
+    asyncpg.exceptions.UndefinedFunctionError,  # 42883
 )
 # Safe to retry a read once: the statement never produced a result.
 _RETRYABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError)
@@ -247,6 +253,11 @@ class Database:
             raise IntegrityError(error.constraint_name, str(error)) from error
         except asyncpg.DataError as error:
             raise InvalidInput(str(error)) from error
+        except _SCHEMA_MISSING as error:
+            logger.error(
+                "schema not migrated (%s): %s; run `alembic upgrade head`", query.name, error
+            )
+            raise SchemaNotMigrated from error
         except Exception as error:
             if _is_unavailable(error):
                 logger.warning("database unavailable in %s: %r", query.name, error)
@@ -314,6 +325,10 @@ class Database:
                     _transaction_connection.reset(token)
         except asyncpg.IntegrityConstraintViolationError as error:
             raise IntegrityError(error.constraint_name, str(error)) from error
+        except _SCHEMA_MISSING as error:
+            message = "schema not migrated: %s; run `alembic upgrade head`"
+            logger.error(message, error)  # noqa: TRY400 (an operator's fix, no trace)
+            raise SchemaNotMigrated from error
         except DatabaseUnavailable:
             raise
         except Exception as error:

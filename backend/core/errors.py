@@ -83,3 +83,15 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     def __init__(self, detail: str = "The database is unavailable. Please retry shortly.") -> None:
         super().__init__(detail, retry_after=1)
+
+
+class SchemaNotMigrated(DatabaseUnavailable):
+    """The database lacks a table or column the app expects: it is not migrated to the
+    revision this code needs (`alembic upgrade head`). An operator's fix, never the client's."""
+
+    default_code = "schema_not_migrated"
+
+    def __init__(
+        self, detail: str = "The database schema is not up to date. Please retry shortly."
+    ) -> None:
+        super().__init__(detail)

@@ -191,6 +191,8 @@ def _responses(doc: Doc, schemas: _Schemas) -> dict[str, Any]:
             entry["content"] = {"application/json": {"schema": schemas.response(annotation)}}
         responses[str(status)] = entry
     for status in _error_statuses(doc):
+        if str(status) in responses:  # the handler documents its own body for it
+            continue
         model = ValidationErrorResponse if status == 422 else ErrorResponse
         responses[str(status)] = {
             "description": ERROR_DESCRIPTIONS[status],
@@ -219,7 +221,8 @@ def openapi_document(routes: list[BaseRoute], *, title: str, version: str) -> di
         "info": {
             "title": title,
             "version": version,
-            "description": "The Phresh cleaning-jobs marketplace API. Contract: shared/API.md.",
+            "description": "The Phresh cleaning-jobs marketplace API. "
+            "Contract: docs/API.md in the repository.",
         },
         "paths": paths,
         "components": {

@@ -9,6 +9,7 @@ from backend.evaluations import queries
 from backend.evaluations.models import EvaluationCreate, EvaluationPublic
 from backend.offers import queries as offers
 from backend.offers.models import OfferStatus
+from backend.offers.service import OFFER_NOT_FOUND
 from backend.users import queries as users
 
 CLEANER_NOT_FOUND = "No user found with that username."
@@ -40,7 +41,9 @@ async def evaluate_cleaner(
         status = await offers.get_offer_status_for_update(
             db, cleaning_id=cleaning_id, user_id=cleaner
         )
-        if status != OfferStatus.accepted:  # none, pending, rejected, or already completed
+        if status is None:  # no offer at all: as the original, "not found"
+            raise NotFound(OFFER_NOT_FOUND, code="offer_not_found")
+        if status != OfferStatus.accepted:  # pending, rejected, cancelled or already completed
             raise BadRequest(NOT_ACCEPTED, code="offer_not_accepted")
         try:
             created = await queries.create_evaluation(

@@ -254,6 +254,36 @@ async def test_update_errors(app: RunningApp, client: httpx.AsyncClient) -> None
         url, json={"cleaning_update": {"name": "Renamed"}}, headers=owner.headers
     )
     assert renamed.status_code == 200
+    retyped = await client.put(
+        url, json={"cleaning_update": {"cleaning_type": "dust_up"}}, headers=owner.headers
+    )
+    assert retyped.status_code == 400
+    assert retyped.json()["code"] == "cleaning_hired"
+
+
+async def test_a_hired_cleaning_sent_back_whole_with_a_new_description_is_saved(
+    app: RunningApp, client: httpx.AsyncClient
+) -> None:
+    """The tutorial's frontend edits by sending the whole cleaning back: the unchanged price
+    and type in it are not a change, so the rule for hired cleanings does not refuse it."""
+    owner, cleaner = await create_users(app.ctx, 2)
+    cleaning = await create_cleaning(app.ctx, owner, price=Decimal("25.50"))
+    await hire(app.ctx, cleaning, owner, cleaner)
+    url = app.url("cleanings:update-cleaning-by-id", cleaning_id=str(cleaning.id))
+    whole = (await client.get(url, headers=owner.headers)).json()
+    whole["description"] = "Bring your own mop."
+    saved = await client.put(url, json={"cleaning_update": whole}, headers=owner.headers)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["description"] == "Bring your own mop."
+    assert saved.json()["price"] == 25.5
+    # the same price written another way (more decimals round to the same cents) is no change
+    same = await client.put(url, json={"cleaning_update": {"price": 25.501}}, headers=owner.headers)
+    assert same.status_code == 200
+    changed = await client.put(
+        url, json={"cleaning_update": {**whole, "price": 26}}, headers=owner.headers
+    )
+    assert changed.status_code == 400
+    assert (await client.get(url, headers=owner.headers)).json()["price"] == 25.5
 
 
 async def test_delete_cleaning(app: RunningApp, client: httpx.AsyncClient, sql) -> None:

@@ -135,6 +135,47 @@ async def test_cors_preflight_allows_configured_origins(
     assert "access-control-allow-origin" not in denied.headers
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("development", None, True),  # the tutorial frontend works out of the box
+        ("development", "", False),  # an explicit empty list turns CORS off
+        ("test", None, False),
+        ("production", None, False),  # production allows only what it lists
+        ("production", "http://localhost:3000", True),
+    ],
+)
+async def test_cors_default_is_the_tutorial_frontend_in_development_only(
+    db_url: str, clock: FakeClock, outbox, case: tuple[str, str | None, bool]
+) -> None:
+    environment, configured, allowed = case
+    overrides: dict[str, str] = {"environment": environment}
+    if environment == "production":
+        overrides["secret_key"] = "p" * 48
+    if configured is not None:
+        overrides["cors_origins"] = configured
+    settings = make_settings(db_url, **overrides)
+    async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+        preflight = await http.options(
+            "/api/users/me/",
+            headers={
+                "Origin": "http://localhost:3000",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+    assert (preflight.status_code == 200) is allowed
+    assert (
+        preflight.headers.get("access-control-allow-origin") == "http://localhost:3000"
+    ) is allowed
+
+
+def test_production_refuses_a_wildcard_origin() -> None:
+    url = "postgresql://postgres@127.0.0.1:1/nowhere"
+    with pytest.raises(ValueError, match="CORS_ORIGINS must list"):
+        make_settings(url, environment="production", secret_key="p" * 48, cors_origins="*")
+
+
 async def test_liveness_never_touches_the_database(clock: FakeClock, outbox) -> None:
     settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere")
     async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:

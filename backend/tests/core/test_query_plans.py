@@ -115,7 +115,7 @@ async def test_request_queries_use_indexes_on_a_large_table(sql: asyncpg.Connect
             CLEANINGS["list_cleanings_for_owner"].sql,
             (7, NEWEST.ts, NEWEST.id, 101),
         ),
-        ("get_cleaning_owner_for_update", CLEANINGS["get_cleaning_owner_for_update"].sql, (25000,)),
+        ("get_cleaning_for_update", CLEANINGS["get_cleaning_for_update"].sql, (25000,)),
         ("cleaning_has_hired_offer", CLEANINGS["cleaning_has_hired_offer"].sql, (25000,)),
         ("feed first page", FEED["list_feed_events"].sql, (NEWEST.ts, NEWEST.id, 21, 7)),
         ("feed deep page", FEED["list_feed_events"].sql, (deep, 10, 21, 7)),

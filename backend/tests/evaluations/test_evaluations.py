@@ -81,6 +81,12 @@ async def test_evaluation_errors(app: RunningApp, client: httpx.AsyncClient, sql
         evaluation_url(app, cleaner, cleaning.id), json=evaluation(), headers=owner.headers
     )
     assert not_accepted.status_code == 400
+    assert not_accepted.json()["code"] == "offer_not_accepted"
+    never_offered = await client.post(
+        evaluation_url(app, other, cleaning.id), json=evaluation(), headers=owner.headers
+    )
+    assert never_offered.status_code == 404  # no offer at all: as the original, not a 400
+    assert never_offered.json()["detail"] == "Offer not found."
     not_owner = await client.post(
         evaluation_url(app, cleaner, cleaning.id), json=evaluation(), headers=other.headers
     )

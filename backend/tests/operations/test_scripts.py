@@ -18,8 +18,10 @@ pytestmark = pytest.mark.slow
 TABLES = ("users", "profiles", "cleanings", "offers", "evaluations")
 
 
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, unset: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PY": sys.executable, **env}
+    for name in unset:
+        environment.pop(name, None)
     return subprocess.run(  # noqa: S603
         list(args),
         cwd=ROOT,
@@ -120,7 +122,10 @@ def test_backup_and_restore_round_trip(server_db_url: str, tmp_path: Path) -> No
     assert dump.name.startswith("phresh-phresh_test_srv_")
     target = unique_name("restored")
     try:
-        restored = run("scripts/restore", str(dump), "--database-url", database_url(target))
+        # as the README shows it: the target database comes from DATABASE_URL
+        restored = run(
+            "make", "-s", "restore", f"FILE={dump}", f"DATABASE_URL={database_url(target)}"
+        )
         assert restored.returncode == 0, restored.stderr
         assert counts(database_url(target)) == counts(server_db_url)
         assert fingerprint(database_url(target)) == fingerprint(server_db_url)
@@ -128,3 +133,21 @@ def test_backup_and_restore_round_trip(server_db_url: str, tmp_path: Path) -> No
         assert refused.returncode == 3
     finally:
         asyncio.run(admin_execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)'))
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/phresh"}, "DATABASE_URL (environment)"),
+        ({"POSTGRES_SERVER": "127.0.0.1", "POSTGRES_PORT": "1"}, "POSTGRES_SERVER, POSTGRES_PORT"),
+    ],
+)
+def test_a_configured_database_that_does_not_answer_is_an_error(
+    env: dict[str, str], named: str
+) -> None:
+    """Never a silent switch to the local cluster: exit 1, naming where the value came from."""
+    others = tuple(n for n in ("DATABASE_URL", "POSTGRES_SERVER", "POSTGRES_PORT") if n not in env)
+    result = run("scripts/dev-db", "url", unset=others, **env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"configured by {named}" in result.stderr

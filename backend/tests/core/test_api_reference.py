@@ -1,0 +1,87 @@
+"""docs/API.md is the repository's contract: its operation index matches `/openapi.json`
+exactly, every operation it lists is served, and every relative link in the docs resolves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import BaseRoute, Match, Mount
+
+from backend.tests.conftest import ROOT, RunningApp
+
+pytestmark = pytest.mark.anyio
+
+API_MD = ROOT / "docs" / "API.md"
+_INDEX_ROW = re.compile(r"^\| (GET|POST|PUT|DELETE|PATCH) \| `(/[^`]*)` \| `([^`]+)` \|$")
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def indexed_operations() -> dict[tuple[str, str], str]:
+    text = API_MD.read_text()
+    index = text[text.index("## Operation index") :]
+    rows = [_INDEX_ROW.match(line) for line in index.splitlines()]
+    return {(m[1], m[2]): m[3] for m in rows if m}
+
+
+async def test_the_index_lists_exactly_the_openapi_operations(
+    app: RunningApp, client: httpx.AsyncClient
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    served = {
+        (method.upper(), path): operation["operationId"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    listed = indexed_operations()
+    in_schema = {key: name for key, name in listed.items() if key in served}
+    assert in_schema == served, "docs/API.md's operation index differs from /openapi.json"
+    assert len(served) > 25
+
+
+def resolve(routes: list[BaseRoute], scope: dict[str, Any]) -> BaseRoute | None:
+    """The route that fully matches `scope`, descending into Mounts (a Mount matches any
+    path under its prefix, so it alone proves nothing)."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is not Match.FULL:
+            continue
+        if isinstance(route, Mount) and route.routes:
+            return resolve(route.routes, {**scope, **child})
+        return route
+    return None
+
+
+async def test_every_listed_operation_is_served(app: RunningApp) -> None:
+    routes = app.ctx_app.router.routes
+    for (method, path), name in indexed_operations().items():
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        scope = {"type": "http", "method": method, "path": concrete, "root_path": ""}
+        route = resolve(routes, scope)
+        assert route is not None, f"{method} {path} ({name}) is listed but not served"
+        assert getattr(route, "name", None) == name, f"{method} {path} is served by another route"
+    unserved = {"type": "http", "method": "GET", "path": "/api/nothing/here/", "root_path": ""}
+    assert resolve(routes, unserved) is None
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    documents += [p for p in (ROOT / "SECURITY.md", ROOT / "CHANGELOG.md") if p.exists()]
+    broken = []
+    for document in documents:
+        for target in _LINK.findall(document.read_text()):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            file_part = target.split("#", 1)[0]
+            if not (document.parent / file_part).resolve().exists():
+                broken.append(f"{document.relative_to(ROOT)} -> {target}")
+    assert broken == []
+
+
+def test_nothing_points_outside_the_repository() -> None:
+    texts = {p: p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]}
+    texts[Path("openapi")] = (ROOT / "backend" / "core" / "openapi.py").read_text()
+    assert [p for p, text in texts.items() if "../shared" in text] == []
