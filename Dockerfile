@@ -14,14 +14,21 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \
     PORT=8000
-RUN groupadd --system --gid 10001 phresh \
-    && useradd --system --uid 10001 --gid phresh --home-dir /app --shell /usr/sbin/nologin phresh
+# pg_dump for scripts/migrate's production backup (Debian 12's client: PostgreSQL 15).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 phresh \
+    && useradd --system --uid 10001 --gid phresh --home-dir /app --shell /usr/sbin/nologin phresh \
+    && install -d -o phresh -g phresh /backups
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Code stays owned by root: the app user can read it, not change it.
 COPY backend ./backend
 COPY sql ./sql
 COPY migrations ./migrations
+COPY scripts/migrate scripts/backup scripts/dev-db scripts/dbtool.py ./scripts/
 COPY alembic.ini gunicorn.conf.py ./
 USER 10001
 EXPOSE 8000

@@ -23,6 +23,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.installed-bench: $(VENV)/.installed-dev requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
 install: $(VENV)/.installed ## Create .venv and install the runtime requirements
 
 install-dev: $(VENV)/.installed-dev ## Create .venv and install the development requirements
@@ -52,17 +56,18 @@ test: install-dev ## Set up everything and run the tests against real PostgreSQL
 	  diff <(echo "$$before") <(echo "$$after") >&2; exit 1; \
 	fi; exit $$rc
 
-lint: install-dev ## ruff (format check + lint) and mypy --strict
+lint: install-dev ## ruff (format check + lint), mypy --strict, squawk on every migration's SQL
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(PY) scripts/lint_migrations.py
 
 format: install-dev ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-migrate: install ## alembic upgrade head on the development database
-	@url=$$(scripts/dev-db url) && DATABASE_URL=$$url $(VENV)/bin/alembic upgrade head
+migrate: install ## alembic upgrade head (scripts/migrate: in production, a backup first)
+	@scripts/migrate
 
 db-start: install ## Start the project-local PostgreSQL (when DATABASE_URL is unset) and print its URL
 	@scripts/dev-db url
@@ -85,7 +90,7 @@ backup: install ## pg_dump the development database to backups/ (custom format, 
 restore: install ## Restore FILE=backups/....dump into an empty database (DATABASE_URL=..., else the dev one)
 	@scripts/restore $(FILE)
 
-bench: install-dev ## Benchmark vs the reference app -> docs/benchmarks.md (~15 min; BENCH_ARGS=--quick)
+bench: $(VENV)/.installed-bench ## Benchmark vs the reference app -> docs/benchmarks.md (~15 min; BENCH_ARGS=--quick)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	@url=$$(scripts/dev-db url) && $(PY) scripts/bench/run.py --database-url $$url $(BENCH_ARGS)
 

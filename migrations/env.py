@@ -17,6 +17,19 @@ config = context.config
 target_metadata = metadata
 
 
+def session_timeouts() -> list[str]:
+    """Bounds for every migration, online and in `--sql` output: a DDL statement that waits
+    for a lock holds up every query queued behind it, so it gives up after `lock_timeout`
+    (retry later) instead of stalling a hot table; `-x lock_timeout=...` to change."""
+    options = context.get_x_argument(as_dictionary=True)
+    lock_timeout = options.get("lock_timeout", "5s")
+    statement_timeout = options.get("statement_timeout", "15min")
+    return [
+        f"SET lock_timeout = '{lock_timeout}'",
+        f"SET statement_timeout = '{statement_timeout}'",
+    ]
+
+
 def database_url() -> str:
     """`-x url=...` wins (tests, scripts); else the app's settings."""
     url = context.get_x_argument(as_dictionary=True).get("url") or Settings().dsn
@@ -32,12 +45,16 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},
     )
     with context.begin_transaction():
+        for statement in session_timeouts():
+            context.execute(statement)
         context.run_migrations()
 
 
 def _run_sync(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
+        for statement in session_timeouts():
+            context.execute(statement)
         context.run_migrations()
 
 

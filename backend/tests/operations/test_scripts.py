@@ -6,11 +6,13 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from backend.core.schema import expected_revision
 from backend.tests.conftest import admin_execute, database_url, unique_name
 from backend.tests.servers import ROOT
 
@@ -151,3 +153,71 @@ def test_a_configured_database_that_does_not_answer_is_an_error(
     assert result.returncode == 1
     assert result.stdout == ""
     assert f"configured by {named}" in result.stderr
+
+
+@pytest.fixture
+def scratch_url() -> Iterator[str]:
+    name = unique_name("migrate")
+    asyncio.run(admin_execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield database_url(name)
+    finally:
+        asyncio.run(admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def revision_of(url: str) -> str | None:
+    async def fetch() -> str | None:
+        connection = await asyncpg.connect(url)
+        try:
+            revision: str | None = await connection.fetchval(
+                "SELECT version_num FROM alembic_version"
+            )
+            return revision
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
+
+
+def test_production_migration_backs_up_first_and_refuses_without_a_backup(
+    scratch_url: str, tmp_path: Path
+) -> None:
+    assert run("scripts/migrate", "--database-url", scratch_url, "a1c3e5f70009").returncode == 0
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the backup folder should be")
+    refused = run(
+        "scripts/migrate",
+        "--database-url",
+        scratch_url,
+        "--backup-dir",
+        str(blocked),
+        ENVIRONMENT="production",
+        SECRET_KEY="p" * 48,
+    )
+    assert refused.returncode == 1
+    assert "refusing to migrate" in refused.stderr
+    assert revision_of(scratch_url) == "a1c3e5f70009"  # nothing was changed
+
+    backups = tmp_path / "backups"
+    migrated = run(
+        "scripts/migrate",
+        "--database-url",
+        scratch_url,
+        "--backup-dir",
+        str(backups),
+        ENVIRONMENT="production",
+        SECRET_KEY="p" * 48,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert revision_of(scratch_url) == expected_revision()
+    dumps = list(backups.glob("phresh-*.dump"))
+    assert len(dumps) == 1  # taken before the upgrade, at the old revision
+    assert f"backup written to {dumps[0]}" in migrated.stderr
+    assert "now at " + expected_revision() in migrated.stderr
+
+
+def test_development_migration_takes_no_backup(scratch_url: str, tmp_path: Path) -> None:
+    result = run("scripts/migrate", "--database-url", scratch_url, "--backup-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert revision_of(scratch_url) == expected_revision()
