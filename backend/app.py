@@ -11,10 +11,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Scope
 
 from backend.cleanings.routes import routes as cleaning_routes
@@ -22,10 +21,11 @@ from backend.config import Settings
 from backend.core.context import AppContext
 from backend.core.db import Database, DatabaseOptions, IntegrityError, InvalidInput
 from backend.core.errors import HTTPError
+from backend.core.jobs import BackgroundJobs
 from backend.core.logging import configure_logging
 from backend.core.mail import LoggingOutbox, Outbox, SMTPOutbox, SMTPSettings, UnconfiguredOutbox
 from backend.core.metrics import Metrics
-from backend.core.middleware import LimitsMiddleware, RequestContextMiddleware
+from backend.core.middleware import JSONCORSMiddleware, LimitsMiddleware, RequestContextMiddleware
 from backend.core.openapi import openapi_json
 from backend.core.schema import expected_revision
 from backend.core.security import Argon2Parameters, Clock, Passwords, Tokens
@@ -116,9 +116,23 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(_error_body(exc.detail, exc.code), exc.status_code, headers=exc.headers)
 
 
+def _slashed_route_exists(request: Request) -> bool:
+    path = request.scope["path"]
+    if path.endswith("/"):
+        return False
+    scope = {**request.scope, "path": path + "/"}
+    return any(route.matches(scope)[0] is not Match.NONE for route in request.app.router.routes)
+
+
 async def handle_starlette_http_exception(request: Request, exc: Exception) -> Response:
-    """Unknown routes (404) and wrong methods (405), as JSON."""
+    """Unknown routes (404) and wrong methods (405), as JSON. A path that exists with a
+    trailing slash is redirected (307) with a *relative* Location: never built from the Host
+    header, which the client chooses (Starlette's own redirect would echo any Host)."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and _slashed_route_exists(request):
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        location = request.scope.get("root_path", "") + request.scope["path"] + "/"
+        return RedirectResponse(location + (f"?{query}" if query else ""), status_code=307)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
     return JSONResponse(_error_body(exc.detail, code), exc.status_code, headers=exc.headers)
 
@@ -182,6 +196,7 @@ def create_app(
         outbox=outbox or outbox_from_settings(settings),
         clock=clock,
         metrics=metrics,
+        jobs=BackgroundJobs(),
         openapi=openapi_json(routes, title="Phresh", version=API_VERSION),
         schema_revision=expected_revision(),
     )
@@ -192,6 +207,7 @@ def create_app(
         try:
             yield {"ctx": ctx}
         finally:
+            await ctx.jobs.drain()
             await db.disconnect()
 
     templates = route_templates(routes)
@@ -201,14 +217,19 @@ def create_app(
         return templates.get(id(route), UNMATCHED_ROUTE) if route is not None else UNMATCHED_ROUTE
 
     middleware = [
-        Middleware(RequestContextMiddleware, route_template=route_template, metrics=metrics),
+        Middleware(
+            RequestContextMiddleware,
+            route_template=route_template,
+            metrics=metrics,
+            allowed_hosts=settings.allowed_hosts,
+        ),
         Middleware(LimitsMiddleware, timeout_seconds=settings.request_timeout_seconds),
     ]
     if settings.allowed_origins:
         middleware.insert(
             1,
             Middleware(
-                CORSMiddleware,
+                JSONCORSMiddleware,
                 allow_origins=settings.allowed_origins,
                 allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
@@ -226,5 +247,6 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # done by the 404 handler, with a relative Location
     app.state.ctx = ctx  # for tests and scripts that build the app without serving it
     return app

@@ -79,12 +79,14 @@ class Settings(BaseSettings):
 
     # HTTP
     cors_origins: CommaList = []
+    # Host names this service answers to (`*.example.com` for subdomains); others get 400.
+    allowed_hosts: CommaList = ["*"]
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     web_concurrency: int = Field(2, ge=1, le=64)
     metrics_token: SecretStr | None = None
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)

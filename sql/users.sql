@@ -12,6 +12,9 @@ VALUES (:user_id)
 -- name: get_user_by_id :one
 -- A user with their profile as JSON, plus token_version for access-token checks.
 -- One primary-key lookup and one unique-index lookup: this runs on every authenticated request.
+-- With a family_id (the access token's login session), no row once that session was ended
+-- (logout, a replayed refresh token, a password change): one more probe, served by
+-- refresh_tokens_family_id_idx. A NULL family_id matches no token, so it changes nothing.
 SELECT u.id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser,
        u.token_version, u.created_at, u.updated_at,
        json_build_object(
@@ -22,6 +25,12 @@ SELECT u.id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser,
 FROM users AS u
 JOIN profiles AS p ON p.user_id = u.id
 WHERE u.id = :user_id
+  AND NOT EXISTS (
+      SELECT 1
+      FROM refresh_tokens AS t
+      WHERE t.family_id = CAST(:family_id AS uuid)
+        AND t.revoked_at IS NOT NULL
+  )
 
 -- name: get_user_credentials_by_email :one
 -- Served by users_email_lower_key (case-insensitive match).
@@ -111,14 +120,16 @@ WHERE id = ANY(ARRAY(
 INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)
 VALUES (:user_id, :token_hash, :expires_at)
 
--- name: use_password_reset_token :value
--- Single use, atomically; the user id when the token was live.
-UPDATE password_reset_tokens
+-- name: use_password_reset_token :one
+-- Single use, atomically; the account (id, username, email) when the token was live.
+UPDATE password_reset_tokens AS t
 SET used_at = :now
-WHERE token_hash = :token_hash
-  AND used_at IS NULL
-  AND expires_at > :now
-RETURNING user_id
+FROM users AS u
+WHERE t.token_hash = :token_hash
+  AND t.used_at IS NULL
+  AND t.expires_at > :now
+  AND u.id = t.user_id
+RETURNING u.id, u.username, u.email
 
 -- name: hit_rate_limit :value
 -- Count one hit in (bucket, window) and return the window's total, atomically across

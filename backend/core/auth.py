@@ -22,7 +22,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 async def current_user(request: Request) -> UserRow:
-    """Verify the bearer token and load its user (one indexed query), or raise 401."""
+    """Verify the bearer token and load its user (one indexed query that also checks the
+    token's login session was not ended), or raise 401."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(NOT_AUTHENTICATED)
@@ -30,7 +31,7 @@ async def current_user(request: Request) -> UserRow:
     claims = ctx.tokens.read_access(token.strip())
     if claims is None:
         raise Unauthorized(INVALID_TOKEN, code="invalid_token")
-    user = await get_user_by_id(ctx.db, user_id=claims.user_id)
+    user = await get_user_by_id(ctx.db, user_id=claims.user_id, family_id=claims.family_id)
     if user is None or user.token_version != claims.token_version:
         raise Unauthorized(INVALID_TOKEN, code="invalid_token")
     if not user.is_active:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from backend.config import Settings
 from backend.core.db import Database
+from backend.core.jobs import BackgroundJobs
 from backend.core.mail import Outbox
 from backend.core.metrics import Metrics
 from backend.core.security import Clock, Passwords, Tokens
@@ -23,6 +24,7 @@ class AppContext:
     outbox: Outbox
     clock: Clock
     metrics: Metrics
+    jobs: BackgroundJobs
     openapi: bytes
     schema_revision: str  # the migrations' head: readiness compares the database's
 

@@ -53,6 +53,11 @@ class PayloadTooLarge(HTTPError):
     default_code = "payload_too_large"
 
 
+class UnsupportedMediaType(HTTPError):
+    status_code = 415
+    default_code = "unsupported_media_type"
+
+
 class ValidationFailed(HTTPError):
     """422 with FastAPI's list of `{loc, msg, type}` as `detail`."""
 

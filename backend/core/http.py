@@ -9,12 +9,24 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.core.errors import ValidationFailed
+from backend.core.errors import UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 JSON = "application/json"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+NOT_JSON = "Request bodies must be JSON (Content-Type: application/json)."
+NOT_A_FORM = "The login form must be application/x-www-form-urlencoded or multipart/form-data."
+
+
+def media_type(request: Request) -> str:
+    """The Content-Type without its parameters, lower-cased ("" when absent)."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def _is_json(kind: str) -> bool:
+    return kind == JSON or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def validation_detail(error: ValidationError, location: str) -> list[dict[str, Any]]:
@@ -26,7 +38,11 @@ def validation_detail(error: ValidationError, location: str) -> list[dict[str, A
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
-    """Validate the JSON body (the embedding wrapper model, e.g. `{"new_user": {...}}`)."""
+    """Validate the JSON body (the embedding wrapper model, e.g. `{"new_user": {...}}`).
+    Any other Content-Type is 415 before the body is read: a browser's "simple" cross-site
+    request (text/plain, a form) can then never reach a handler (CSRF)."""
+    if not _is_json(media_type(request)):
+        raise UnsupportedMediaType(NOT_JSON)
     body = await request.body()
     try:
         return model.model_validate_json(body)
@@ -35,7 +51,9 @@ async def parse_body(request: Request, model: type[M]) -> M:
 
 
 async def parse_form(request: Request, model: type[M]) -> M:
-    """Validate an `application/x-www-form-urlencoded` (or multipart) body."""
+    """Validate an `application/x-www-form-urlencoded` (or multipart) body; else 415."""
+    if media_type(request) not in FORM_TYPES:
+        raise UnsupportedMediaType(NOT_A_FORM)
     async with request.form(max_files=0, max_fields=20) as form:
         values = {key: value for key, value in form.items() if isinstance(value, str)}
     try:

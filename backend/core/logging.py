@@ -13,6 +13,24 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "phresh_request_id", default=None
 )
 
+security_logger = logging.getLogger("phresh.security")
+
+
+def security_event(
+    event: str, *, outcome: str, level: int = logging.INFO, **fields: object
+) -> None:
+    """One `security_event` line (logins, lockouts, token reuse, password changes and
+    resets): what happened, to which user id, from which client address. Never a password,
+    token, hash, link or key: callers pass ids and addresses only."""
+    security_logger.log(
+        level,
+        "security_event %s %s",
+        event,
+        outcome,
+        extra={"security_event": event, "outcome": outcome, **fields},
+    )
+
+
 _SKIPPED_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message",
     "asctime",

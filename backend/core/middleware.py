@@ -11,6 +11,9 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.core.errors import PayloadTooLarge
@@ -23,6 +26,16 @@ MAX_BODY_BYTES = 1024 * 1024
 TOO_LARGE = "Request body too large (limit 1 MiB)."
 _TOO_LARGE_BODY = b'{"detail":"' + TOO_LARGE.encode() + b'","code":"payload_too_large"}'
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_INVALID_HOST_BODY = b'{"detail":"Invalid host header.","code":"invalid_host"}'
+# A JSON API needs no browser capability: nothing may load, frame or be sniffed from it.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+# Swagger UI's own assets may be cached; every other response is per-user or live.
+_CACHEABLE_PREFIX = "/docs/static/"
 
 
 class RequestMetrics(Protocol):
@@ -49,6 +62,30 @@ async def send_json(
     await send({"type": "http.response.body", "body": body})
 
 
+def security_headers(path: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries, added to what the handler set (a handler's own
+    Content-Security-Policy or Cache-Control wins: `/docs` sets a CSP for its page)."""
+    present = {name.lower() for name, _ in headers}
+    added = [header for header in _ALWAYS if header[0] not in present]
+    if b"content-security-policy" not in present:
+        added.append((b"content-security-policy", API_CSP.encode()))
+    if b"cache-control" not in present and not path.startswith(_CACHEABLE_PREFIX):
+        added.append((b"cache-control", b"no-store"))
+    return [*headers, *added]
+
+
+def host_allowed(scope: Scope, allowed: list[str]) -> bool:
+    """`Host` matches an entry of ALLOWED_HOSTS (`*` any, `*.example.com` any subdomain)."""
+    if not allowed or "*" in allowed:
+        return True
+    header = Headers(scope=scope).get("host", "").lower()
+    ipv6 = header.startswith("[")  # [::1]:8000
+    host = header[1:].partition("]")[0] if ipv6 else header.partition(":")[0]
+    return any(
+        host == entry or (entry.startswith("*.") and host.endswith(entry[1:])) for entry in allowed
+    )
+
+
 def _incoming_request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
@@ -67,10 +104,12 @@ class RequestContextMiddleware:
         app: ASGIApp,
         route_template: Callable[[Scope], str],
         metrics: RequestMetrics | None = None,
+        allowed_hosts: list[str] | None = None,
     ) -> None:
         self.app = app
         self.route_template = route_template
         self.metrics = metrics
+        self.allowed_hosts = [host.lower() for host in allowed_hosts or []]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,13 +128,16 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                message["headers"] = security_headers(
+                    scope["path"],
+                    [*message.get("headers", []), (b"x-request-id", request_id.encode())],
+                )
             await send(message)
 
         try:
+            if not host_allowed(scope, self.allowed_hosts):
+                await send_json(send_with_id, 400, _INVALID_HOST_BODY, [])
+                return
             await self.app(scope, receive, send_with_id)
         except Exception:
             error_logger.exception(
@@ -108,7 +150,7 @@ class RequestContextMiddleware:
                 send,
                 500,
                 b'{"detail":"Internal Server Error","code":"internal_error"}',
-                [(b"x-request-id", request_id.encode())],
+                security_headers(scope["path"], [(b"x-request-id", request_id.encode())]),
             )
         finally:
             elapsed = time.perf_counter() - started
@@ -179,3 +221,20 @@ class LimitsMiddleware:
                 b'{"detail":"The request took too long. Please retry.","code":"request_timeout"}',
                 [(b"retry-after", b"1")],
             )
+
+
+class JSONCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, with its refusal of a preflight (400 text/plain) as JSON
+    like every other error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        detail = bytes(response.body).decode() + "."
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in {"content-type", "content-length"}
+        }
+        return JSONResponse({"detail": detail, "code": "cors_rejected"}, 400, headers=headers)

@@ -18,12 +18,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.routing import BaseRoute, Mount, Route
 
+from backend.core.http import FORM_TYPES
 from backend.core.models import PublicModel
 
 F = TypeVar("F", bound=Callable[..., Any])
 REF_TEMPLATE = "#/components/schemas/{model}"
 LOGIN_PATH = "/api/users/login/token/"
-FORM = "application/x-www-form-urlencoded"
 
 
 class ErrorResponse(PublicModel):
@@ -48,6 +48,7 @@ ERROR_DESCRIPTIONS = {
     403: "Not allowed",
     404: "Not found",
     413: "Request body over 1 MiB",
+    415: "Content-Type not accepted (JSON bodies: `application/json`)",
     422: "Request validation failed",
     429: "Rate limited (header `Retry-After`)",
     500: "Internal error",
@@ -159,9 +160,10 @@ def _operation(doc: Doc, schemas: _Schemas, name: str | None, tag: str) -> dict[
         parameters += schemas.parameters(doc.query, "query")
     if parameters:
         operation["parameters"] = parameters
-    for model, media_type in ((doc.body, "application/json"), (doc.form, FORM)):
+    for model, media_types in ((doc.body, ("application/json",)), (doc.form, FORM_TYPES)):
         if model is not None:
-            content = {media_type: {"schema": schemas.ref(model, "validation")}}
+            schema = {"schema": schemas.ref(model, "validation")}
+            content = dict.fromkeys(media_types, schema)
             operation["requestBody"] = {"required": True, "content": content}
     if doc.auth:
         operation["security"] = [{"OAuth2PasswordBearer": []}]
@@ -177,7 +179,7 @@ def _error_statuses(doc: Doc) -> list[int]:
     if doc.body or doc.form or doc.query or doc.path:
         errors.add(422)
     if doc.body or doc.form:
-        errors.add(413)
+        errors.update({413, 415})
     if doc.database:
         errors.add(503)
     return sorted(errors)

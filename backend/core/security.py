@@ -9,6 +9,7 @@ import os
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,6 +81,14 @@ class Passwords:
             return False
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def hash_token(token: str) -> bytes:
     """What we store for a refresh or reset token: SHA-256 of its random part (tokens carry
     256 bits of entropy, so a fast hash is enough; a database leak reveals no usable token)."""
@@ -91,6 +100,7 @@ class AccessClaims:
     user_id: int
     token_version: int
     expires_at: float
+    family_id: str | None  # the login session (refresh token family); None: from register
 
 
 class Tokens:
@@ -122,14 +132,20 @@ class Tokens:
     def now(self) -> float:
         return self._clock()
 
-    def issue_access(self, *, user_id: int, token_version: int) -> str:
+    def issue_access(
+        self, *, user_id: int, token_version: int, family_id: uuid.UUID | None = None
+    ) -> str:
+        """`family_id` ties the token to its login session: ending that session (logout,
+        a replayed refresh token) ends the token too."""
         issued = int(self._clock())
-        payload = {
+        payload: dict[str, int | str] = {
             "sub": user_id,
             "ver": token_version,
             "iat": issued,
             "exp": issued + self.access_ttl_seconds,
         }
+        if family_id is not None:
+            payload["fam"] = str(family_id)
         return str(self._access.dumps(payload))
 
     def read_access(self, token: str) -> AccessClaims | None:
@@ -145,10 +161,13 @@ class Tokens:
         if len(numbers) != len(claims):
             return None
         sub, ver, iat, exp = numbers
+        family = payload.get("fam")
+        if family is not None and not (isinstance(family, str) and _is_uuid(family)):
+            return None
         now = self._clock()
         if iat > now + self._leeway or now >= exp + self._leeway:
             return None
-        return AccessClaims(user_id=sub, token_version=ver, expires_at=exp)
+        return AccessClaims(user_id=sub, token_version=ver, expires_at=exp, family_id=family)
 
     def issue_random(self, purpose: str) -> tuple[str, bytes]:
         """A new opaque token for `purpose` ("refresh" or "reset") and the hash to store."""

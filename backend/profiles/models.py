@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, SerializationInfo, StringConstraints, field_serializer
+from pydantic import AnyHttpUrl, Field, SerializationInfo, StringConstraints, field_serializer
 
 from backend.core.models import DateTimeModel, RequestModel, viewer_of
 
@@ -15,7 +15,7 @@ class ProfileUpdate(RequestModel):
     full_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     phone_number: Annotated[str, StringConstraints(max_length=40)] | None = None
     bio: Annotated[str, StringConstraints(max_length=5000)] | None = None
-    image: AnyHttpUrl | None = None
+    image: Annotated[AnyHttpUrl, Field(max_length=2000)] | None = None
 
 
 class ProfileUpdateBody(RequestModel):

@@ -46,8 +46,10 @@ async def create_user(
 ) -> UserFixture:
     username = username or unique_username()
     email = email or f"{username.lower()}@example.com"
-    user = await service.register(
-        ctx, UserCreate(username=username, email=email, password=password)
+    user = await service.register(  # a fresh "address" each: factories are not rate-limited
+        ctx,
+        UserCreate(username=username, email=email, password=password),
+        f"factory-{next(_sequence)}",
     )
     assert user.access_token is not None
     return UserFixture(user.id, username, email, password, user.access_token.access_token)

@@ -4,20 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, SerializationInfo, StringConstraints, field_serializer
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    SerializationInfo,
+    StringConstraints,
+    field_serializer,
+)
 
 from backend.core.models import DateTimeModel, PublicModel, RequestModel, viewer_of
 from backend.profiles.models import ProfilePublic
+from backend.users.passwords import common_password
 
 Username = Annotated[
     str, StringConstraints(min_length=3, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
 ]
-# Not stripped: a password is exactly what the user typed.
-Password = Annotated[str, StringConstraints(min_length=8, max_length=100, strip_whitespace=False)]
+# Not stripped: a password is exactly what the user typed. A new password is also checked
+# against the common-password list (users/passwords.py).
+Password = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=100, strip_whitespace=False),
+    AfterValidator(common_password),
+]
+Email = Annotated[EmailStr, Field(max_length=320)]
 
 
 class UserCreate(RequestModel):
-    email: EmailStr
+    email: Email
     username: Username
     password: Password
 
@@ -49,7 +63,7 @@ class PasswordUpdateBody(RequestModel):
 
 
 class PasswordResetRequest(RequestModel):
-    email: EmailStr
+    email: Email
 
 
 class PasswordResetConfirm(RequestModel):
@@ -86,6 +100,14 @@ class UserRow(UserPublic):
     """A user as loaded for authentication; serialises as UserPublic."""
 
     token_version: int = Field(exclude=True)
+
+
+class UserIdentity(PublicModel):
+    """Who an account is: for checks that a password is not built from it."""
+
+    id: int
+    username: str
+    email: str
 
 
 class UserCredentials(PublicModel):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from backend.core.db import Database
 from backend.core.sql import load_queries
-from backend.users.models import UserCredentials, UserRow
+from backend.users.models import UserCredentials, UserIdentity, UserRow
 
 QUERIES = load_queries("users")
 _q = QUERIES
@@ -23,8 +23,10 @@ async def create_profile_for_user(db: Database, *, user_id: int) -> None:
     await db.execute(_q["create_profile_for_user"], user_id=user_id)
 
 
-async def get_user_by_id(db: Database, *, user_id: int) -> UserRow | None:
-    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id)
+async def get_user_by_id(
+    db: Database, *, user_id: int, family_id: str | None = None
+) -> UserRow | None:
+    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id, family_id=family_id)
     return None if row is None else UserRow.model_validate(dict(row))
 
 
@@ -109,11 +111,11 @@ async def create_password_reset_token(
     )
 
 
-async def use_password_reset_token(db: Database, *, token_hash: bytes, now: datetime) -> int | None:
-    return cast(
-        int | None,
-        await db.fetch_value(_q["use_password_reset_token"], token_hash=token_hash, now=now),
-    )
+async def use_password_reset_token(
+    db: Database, *, token_hash: bytes, now: datetime
+) -> UserIdentity | None:
+    row = await db.fetch_one(_q["use_password_reset_token"], token_hash=token_hash, now=now)
+    return None if row is None else UserIdentity.model_validate(dict(row))
 
 
 async def hit_rate_limit(

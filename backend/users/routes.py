@@ -35,13 +35,13 @@ def _address(request: Request) -> str:
         "Register a new user (returns an access token)",
         {201: UserPublic},
         body=UserRegisterBody,
-        errors=(400,),
+        errors=(400, 429),
         auth=False,
     )
 )
 async def register(request: Request) -> Response:
     body = await parse_body(request, UserRegisterBody)
-    user = await service.register(app_context(request), body.new_user)
+    user = await service.register(app_context(request), body.new_user, _address(request))
     return json_response(user, status_code=201, viewer_id=user.id)
 
 
@@ -138,13 +138,13 @@ async def request_password_reset(request: Request) -> Response:
         "Set a new password with a reset token",
         {204: None},
         body=PasswordResetConfirm,
-        errors=(400,),
+        errors=(400, 429),
         auth=False,
     )
 )
 async def confirm_password_reset(request: Request) -> Response:
     body = await parse_body(request, PasswordResetConfirm)
-    await service.confirm_password_reset(app_context(request), body)
+    await service.confirm_password_reset(app_context(request), body, _address(request))
     return Response(status_code=204)
 
 

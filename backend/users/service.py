@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from logging import WARNING
 from typing import NoReturn
 
 from backend.core.context import AppContext
 from backend.core.db import IntegrityError
-from backend.core.errors import BadRequest, Unauthorized
+from backend.core.errors import BadRequest, TooManyRequests, Unauthorized
+from backend.core.logging import security_event
 from backend.core.mail import Mail
 from backend.users import queries
 from backend.users.models import (
@@ -21,6 +23,7 @@ from backend.users.models import (
     UserPublic,
     UserRow,
 )
+from backend.users.passwords import refuse_context
 from backend.users.ratelimit import RateLimiter, bucket
 
 EMAIL_TAKEN = "That email is already taken. Login with that email or register with another one."
@@ -37,9 +40,31 @@ def _now(ctx: AppContext) -> datetime:
     return datetime.fromtimestamp(ctx.clock(), UTC)
 
 
-async def register(ctx: AppContext, new_user: UserCreate) -> UserPublic:
+async def _count_auth_request(ctx: AppContext, address: str) -> None:
+    """Every request that costs an Argon2 hash or sends mail (register, login, reset and its
+    confirmation) counts against one per-address limit, shared by all instances."""
+    settings = ctx.settings
+    try:
+        await RateLimiter(ctx.db, ctx.clock).hit(
+            bucket("auth-address", address),
+            limit=settings.auth_rate_limit_per_address,
+            seconds=settings.auth_rate_limit_window_seconds,
+        )
+    except TooManyRequests:
+        security_event("address_throttled", outcome="refused", level=WARNING, client=address)
+        raise
+
+
+async def register(ctx: AppContext, new_user: UserCreate, address: str) -> UserPublic:
     """Create the user and their empty profile in one transaction; return them with an
     access token. A taken email or username is caught by its unique index (race-proof)."""
+    await _count_auth_request(ctx, address)
+    refuse_context(
+        new_user.password,
+        username=new_user.username,
+        email=str(new_user.email),
+        loc=["body", "new_user", "password"],
+    )
     password_hash = await ctx.passwords.hash(new_user.password)
     try:
         async with ctx.db.transaction():
@@ -56,6 +81,7 @@ async def register(ctx: AppContext, new_user: UserCreate) -> UserPublic:
             raise BadRequest(_TAKEN[error.constraint], code="taken") from None
         raise
     assert user is not None  # created in this very transaction
+    security_event("registered", outcome="succeeded", user_id=user.id, client=address)
     token = ctx.tokens.issue_access(user_id=user.id, token_version=user.token_version)
     return user.model_copy(update={"access_token": AccessToken(access_token=token)})
 
@@ -64,15 +90,15 @@ async def login(ctx: AppContext, form: LoginForm, address: str) -> TokenPair:
     """Email + password → a new session. Rate-limited per address, and per
     (account, address) on failures, so nobody can lock a victim out from elsewhere."""
     settings = ctx.settings
+    await _count_auth_request(ctx, address)
     limiter = RateLimiter(ctx.db, ctx.clock)
-    await limiter.hit(
-        bucket("auth-address", address),
-        limit=settings.auth_rate_limit_per_address,
-        seconds=settings.auth_rate_limit_window_seconds,
-    )
     failures = bucket("login-failures", form.username.lower(), address)
     window = settings.login_rate_limit_window_seconds
-    await limiter.check(failures, limit=settings.login_rate_limit_per_account, seconds=window)
+    try:
+        await limiter.check(failures, limit=settings.login_rate_limit_per_account, seconds=window)
+    except TooManyRequests:
+        security_event("login_locked_out", outcome="refused", level=WARNING, client=address)
+        raise
 
     credentials = await queries.get_user_credentials_by_email(ctx.db, email=form.username)
     if credentials is None:
@@ -82,9 +108,18 @@ async def login(ctx: AppContext, form: LoginForm, address: str) -> TokenPair:
         verified = await ctx.passwords.verify(credentials.password, form.password)
     if credentials is None or not verified or not credentials.is_active:
         await limiter.record(failures, seconds=window)
+        security_event(
+            "login",
+            outcome="failed",
+            level=WARNING,
+            user_id=credentials.id if credentials else None,
+            reason="unknown_email" if credentials is None else "wrong_password_or_inactive",
+            client=address,
+        )
         raise Unauthorized(LOGIN_FAILED, code="login_failed")
 
     await limiter.clear(failures)
+    security_event("login", outcome="succeeded", user_id=credentials.id, client=address)
     if ctx.passwords.needs_rehash(credentials.password):
         new_hash = await ctx.passwords.hash(form.password)
         await queries.update_password_hash(ctx.db, user_id=credentials.id, password=new_hash)
@@ -99,8 +134,11 @@ async def _start_session(
     await queries.create_refresh_token(
         ctx.db, user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at
     )
+    access_token = ctx.tokens.issue_access(
+        user_id=user_id, token_version=token_version, family_id=family_id
+    )
     return TokenPair(
-        access_token=ctx.tokens.issue_access(user_id=user_id, token_version=token_version),
+        access_token=access_token,
         refresh_token=refresh_token,
         expires_in=ctx.tokens.access_ttl_seconds,
     )
@@ -120,6 +158,9 @@ async def _reject_refresh_token(ctx: AppContext, token_hash: bytes) -> NoReturn:
     family_id = await queries.get_refresh_token_family(ctx.db, token_hash=token_hash)
     if family_id is not None:
         await queries.revoke_refresh_token_family(ctx.db, family_id=family_id, now=_now(ctx))
+        security_event(
+            "refresh_token_reuse", outcome="family_revoked", level=WARNING, family=str(family_id)
+        )
     raise Unauthorized(INVALID_REFRESH_TOKEN, code="invalid_refresh_token")
 
 
@@ -145,6 +186,7 @@ async def logout(ctx: AppContext, refresh_token: str) -> None:
     if used is None:
         await _reject_refresh_token(ctx, token_hash)
     await queries.revoke_refresh_token_family(ctx.db, family_id=used[1], now=now)
+    security_event("logout", outcome="succeeded", user_id=used[0], family=str(used[1]))
 
 
 async def change_password(ctx: AppContext, user: UserRow, update: PasswordUpdate) -> None:
@@ -153,11 +195,19 @@ async def change_password(ctx: AppContext, user: UserRow, update: PasswordUpdate
     if current_hash is None or not await ctx.passwords.verify(
         current_hash, update.current_password
     ):
+        security_event("password_change", outcome="failed", level=WARNING, user_id=user.id)
         raise BadRequest(WRONG_PASSWORD, code="wrong_password")
+    refuse_context(
+        update.new_password,
+        username=user.username,
+        email=user.email or "",
+        loc=["body", "password_update", "new_password"],
+    )
     new_hash = await ctx.passwords.hash(update.new_password)
     async with ctx.db.transaction():
         await queries.change_password(ctx.db, user_id=user.id, password=new_hash)
         await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=user.id, now=_now(ctx))
+    security_event("password_change", outcome="succeeded", user_id=user.id)
 
 
 async def delete_account(ctx: AppContext, user: UserRow) -> None:
@@ -167,16 +217,19 @@ async def delete_account(ctx: AppContext, user: UserRow) -> None:
 
 async def request_password_reset(ctx: AppContext, email: str, address: str) -> None:
     """Mail a single-use reset link when the account exists; the caller answers 202 either
-    way (no account enumeration). Only the token's hash is stored."""
-    settings = ctx.settings
-    await RateLimiter(ctx.db, ctx.clock).hit(
-        bucket("auth-address", address),
-        limit=settings.auth_rate_limit_per_address,
-        seconds=settings.auth_rate_limit_window_seconds,
-    )
+    way (no account enumeration). The response does the same work for a known and an
+    unknown address (the per-address count and one indexed lookup); creating the token and
+    sending the mail run afterwards, as a background job, so the answer's timing does not
+    tell whether the account exists. Only the token's hash is stored."""
+    await _count_auth_request(ctx, address)
     user_id = await queries.get_user_id_by_email(ctx.db, email=email)
-    if user_id is None:
-        return
+    security_event("password_reset_request", outcome="accepted", user_id=user_id, client=address)
+    if user_id is not None:
+        ctx.jobs.start("password-reset-mail", lambda: _send_reset_link(ctx, user_id, email))
+
+
+async def _send_reset_link(ctx: AppContext, user_id: int, email: str) -> None:
+    settings = ctx.settings
     token, token_hash = ctx.tokens.issue_random("reset")
     expires_at = _now(ctx) + timedelta(minutes=settings.password_reset_expire_minutes)
     await queries.create_password_reset_token(
@@ -196,16 +249,28 @@ async def request_password_reset(ctx: AppContext, email: str, address: str) -> N
     )
 
 
-async def confirm_password_reset(ctx: AppContext, confirm: PasswordResetConfirm) -> None:
+async def confirm_password_reset(
+    ctx: AppContext, confirm: PasswordResetConfirm, address: str
+) -> None:
     """Use the token up, set the new password and end every session, in one transaction."""
+    await _count_auth_request(ctx, address)
     token_hash = ctx.tokens.read_random("reset", confirm.token)
     if token_hash is None:
+        security_event("password_reset", outcome="invalid_token", level=WARNING, client=address)
         raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
     new_hash = await ctx.passwords.hash(confirm.new_password)
     now = _now(ctx)
     async with ctx.db.transaction():
-        user_id = await queries.use_password_reset_token(ctx.db, token_hash=token_hash, now=now)
-        if user_id is None:
+        account = await queries.use_password_reset_token(ctx.db, token_hash=token_hash, now=now)
+        if account is None:
+            security_event("password_reset", outcome="invalid_token", level=WARNING, client=address)
             raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
-        await queries.change_password(ctx.db, user_id=user_id, password=new_hash)
-        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=user_id, now=now)
+        refuse_context(  # raising here rolls the use of the token back: it stays usable
+            confirm.new_password,
+            username=account.username,
+            email=account.email,
+            loc=["body", "new_password"],
+        )
+        await queries.change_password(ctx.db, user_id=account.id, password=new_hash)
+        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=account.id, now=now)
+    security_event("password_reset", outcome="succeeded", user_id=account.id, client=address)

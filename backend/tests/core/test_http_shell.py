@@ -75,7 +75,9 @@ async def test_streamed_body_over_1_mib_is_413(client: httpx.AsyncClient) -> Non
         for _ in range(20):
             yield b"x" * 65536
 
-    response = await client.post("/api/users/", content=chunks())
+    response = await client.post(
+        "/api/users/", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
 
 

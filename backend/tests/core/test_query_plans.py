@@ -125,7 +125,11 @@ async def test_request_queries_use_indexes_on_a_large_table(sql: asyncpg.Connect
             (25000, OLDEST.ts, OLDEST.id, 101),
         ),
         ("get_offer", OFFERS["get_offer"].sql, (25000, "user42")),
-        ("get_user_by_id", USERS["get_user_by_id"].sql, (42,)),
+        (
+            "get_user_by_id",
+            USERS["get_user_by_id"].sql,
+            (42, "8f0c2e1a-6b5d-4c3e-9a7f-1d2e3f405162"),
+        ),
         (
             "get_user_credentials_by_email",
             USERS["get_user_credentials_by_email"].sql,

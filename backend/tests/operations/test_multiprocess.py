@@ -51,7 +51,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(
                 "new_user": {
                     "email": "fuzz@example.com",
                     "username": "fuzzer",
-                    "password": "fuzz-password",
+                    "password": "maple quartz river",
                 }
             },
         )

@@ -13,7 +13,11 @@ pytestmark = pytest.mark.anyio
 
 def new_user(**overrides: str) -> dict[str, dict[str, str]]:
     username = unique_username()
-    body = {"email": f"{username}@example.com", "username": username, "password": "password123"}
+    body = {
+        "email": f"{username}@example.com",
+        "username": username,
+        "password": "dappled otter kettle",
+    }
     return {"new_user": {**body, **overrides}}
 
 
@@ -32,7 +36,7 @@ async def test_register_returns_the_user_with_an_access_token_and_empty_profile(
     assert user["access_token"]["token_type"] == "bearer"
     assert user["profile"]["user_id"] == user["id"]
     assert user["profile"]["full_name"] is None
-    assert "password" not in response.text and "password123" not in response.text
+    assert "password" not in response.text and "dappled otter kettle" not in response.text
     me = await client.get(
         app.url("users:get-current-user"),
         headers={"Authorization": f"Bearer {user['access_token']['access_token']}"},
@@ -51,7 +55,7 @@ async def test_password_is_stored_as_an_argon2id_hash(
         "SELECT password FROM users WHERE username = $1", body["new_user"]["username"]
     )
     assert stored.startswith("$argon2id$")
-    assert "password123" not in stored
+    assert "dappled otter kettle" not in stored
 
 
 @pytest.mark.parametrize(
@@ -80,7 +84,7 @@ async def test_register_rejects_invalid_input_with_422(
     assert await sql.fetchval("SELECT count(*) FROM users") == 0
 
 
-@pytest.mark.parametrize("password", ["12345678", "x" * 100, "pässwörd ✓ with ünïcode"])
+@pytest.mark.parametrize("password", ["kq7m2xwz", "x" * 100, "pässwörd ✓ with ünïcode"])
 async def test_register_accepts_password_length_bounds_and_unicode(
     app: RunningApp, client: httpx.AsyncClient, password: str
 ) -> None:
