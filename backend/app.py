@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -81,6 +82,7 @@ def database_from_settings(settings: Settings) -> Database:
             lock_timeout_ms=settings.db_lock_timeout_ms,
             idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
             statement_cache_size=settings.db_statement_cache_size,
+            refuse_superuser=settings.environment == "production",
         ),
     )
 
@@ -101,7 +103,7 @@ def outbox_from_settings(settings: Settings) -> Outbox:
         )
     if settings.environment == "production":
         return UnconfiguredOutbox()
-    return LoggingOutbox()
+    return LoggingOutbox(folder=Path(settings.mail_outbox_dir))
 
 
 # -- error rendering -------------------------------------------------------------------

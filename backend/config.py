@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     smtp_from: str = "Phresh <no-reply@phresh.invalid>"
     smtp_starttls: bool = True
     password_reset_url: str = "http://localhost:3000/password-reset?token={token}"
+    # Development/test: where the outbox writes each mail as an .eml file (never logged).
+    mail_outbox_dir: str = ".mail"
 
     # HTTP
     cors_origins: CommaList = []

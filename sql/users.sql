@@ -159,3 +159,35 @@ WHERE (bucket, window_start) IN (
     WHERE expires_at < :now
     LIMIT 1000
 )
+
+-- name: purge_expired_refresh_tokens :value
+-- Retention (SECURITY.md): a refresh token row is kept 7 days past its expiry. 7 days is the
+-- longest access-token lifetime a setting allows, and an access token checks its family's
+-- rows for revocation, so a row is never purged while a token of its session can be live.
+-- Served by refresh_tokens_expires_at_idx; the database's clock decides.
+WITH purged AS (
+    DELETE FROM refresh_tokens
+    WHERE expires_at < now() - INTERVAL '7 days'
+    RETURNING 1
+)
+SELECT count(*) FROM purged
+
+-- name: purge_expired_password_reset_tokens :value
+-- Retention: a reset token row is kept 1 day past its expiry (used or not), for the audit
+-- trail of recent resets. Served by password_reset_tokens_expires_at_idx.
+WITH purged AS (
+    DELETE FROM password_reset_tokens
+    WHERE expires_at < now() - INTERVAL '1 day'
+    RETURNING 1
+)
+SELECT count(*) FROM purged
+
+-- name: purge_expired_rate_limits :value
+-- Every window that has ended (login limiters also delete a few as they go).
+-- Served by rate_limit_counters_expires_at_idx.
+WITH purged AS (
+    DELETE FROM rate_limit_counters
+    WHERE expires_at < now()
+    RETURNING 1
+)
+SELECT count(*) FROM purged

@@ -75,6 +75,14 @@ class InvalidInput(Exception):
     """PostgreSQL refused a value (class 22: out of range, bad text representation)."""
 
 
+class SuperuserRefused(DatabaseUnavailable):
+    """The configured role is a superuser, which production refuses: the service connects as
+    a role that can only read and write rows (scripts/db-roles)."""
+
+    def __init__(self) -> None:
+        super().__init__("The service is misconfigured. Please retry later.")
+
+
 @dataclass(frozen=True, slots=True)
 class DatabaseOptions:
     """The timing budget and pool shape; every wait is bounded by one of these."""
@@ -88,6 +96,7 @@ class DatabaseOptions:
     lock_timeout_ms: int = 2000
     idle_in_transaction_timeout_ms: int = 10000
     statement_cache_size: int = 100
+    refuse_superuser: bool = False  # production: never run as a superuser
 
 
 def _is_unavailable(error: BaseException) -> bool:
@@ -135,18 +144,31 @@ class Database:
             timeout=opts.connect_timeout,
             statement_cache_size=opts.statement_cache_size,
             server_settings=server_settings,
-            init=_init_connection,
+            init=self._init_connection,
             reset=_keep_session,
         )
         self._warm_task: asyncio.Task[None] | None = None
         self.observers: list[QueryObserver] = []
 
+    async def _init_connection(self, connection: asyncpg.Connection) -> None:
+        if self.options.refuse_superuser and connection.get_settings().is_superuser == "on":
+            logger.error(
+                "refusing to use a superuser connection (role %r) in production; "
+                "connect as the app role (scripts/db-roles)",
+                connection.get_settings().session_authorization,
+            )
+            raise SuperuserRefused
+        await _init_connection(connection)
+
     # -- lifecycle ---------------------------------------------------------------------
 
     async def connect(self) -> None:
         """Create the pool without touching the server (min_size 0), then warm it in the
-        background: startup never depends on PostgreSQL being up."""
+        background: startup never depends on PostgreSQL being up. When superusers are
+        refused and the database answers now, a superuser role fails the startup itself."""
         await self._databases.connect()
+        if self.options.refuse_superuser:
+            await self._refuse_superuser_now()
         if self.options.warm_size:
             self._warm_task = asyncio.create_task(self._warm(), name="phresh-db-warm")
 
@@ -165,6 +187,17 @@ class Database:
             pool.terminate()
             self._databases.is_connected = False
             self._databases._backend._pool = None
+
+    async def _refuse_superuser_now(self) -> None:
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                connection = await self.pool.acquire()
+            await self.pool.release(connection)
+        except SuperuserRefused:
+            await self._databases.disconnect()
+            raise
+        except Exception as error:  # noqa: BLE001 (unreachable now: checked per connection)
+            logger.info("role check deferred, database not reachable (%s)", type(error).__name__)
 
     async def _warm(self) -> None:
         delay = 0.5

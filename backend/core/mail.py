@@ -1,17 +1,22 @@
 """The mail outbox: where password-reset messages go.
 
-Development and test: `LoggingOutbox` logs each message and keeps the last ones in memory
-(tests read reset tokens from it). Production: `SMTPOutbox`, sending in a worker thread.
+Development and test: `LoggingOutbox` writes each message to a folder (`MAIL_OUTBOX_DIR`,
+default `.mail/`) and keeps the last ones in memory (tests read reset tokens from it); the
+log says only where the message went, never its body (a reset link is a credential).
+Production: `SMTPOutbox`, sending in a worker thread.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import secrets
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol
 
 import anyio.to_thread
@@ -31,16 +36,32 @@ class Outbox(Protocol):
 
 
 class LoggingOutbox:
-    """Logs mail instead of sending it. Never use in production: the body carries secrets."""
+    """Keeps mail instead of sending it: in memory, and as `.eml` files in `folder` when
+    given. Never use in production: the body carries secrets."""
 
-    def __init__(self, keep: int = 100) -> None:
+    def __init__(self, keep: int = 100, folder: Path | None = None) -> None:
         self.sent: collections.deque[Mail] = collections.deque(maxlen=keep)
+        self.folder = folder
 
     async def send(self, mail: Mail) -> None:
         self.sent.append(mail)
+        where = "memory"
+        if self.folder is not None:
+            where = str(await anyio.to_thread.run_sync(self._write, mail))
         logger.info(
-            "mail (development outbox) to=%s subject=%s\n%s", mail.to, mail.subject, mail.body
+            "mail (development outbox) to=%s subject=%s in %s", mail.to, mail.subject, where
         )
+
+    def _write(self, mail: Mail) -> Path:
+        assert self.folder is not None
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.folder / f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
+        message = EmailMessage()
+        message["To"], message["Subject"] = mail.to, mail.subject
+        message.set_content(mail.body)
+        path.write_bytes(bytes(message))
+        path.chmod(0o600)
+        return path
 
 
 @dataclass(frozen=True, slots=True)

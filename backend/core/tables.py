@@ -170,6 +170,7 @@ password_reset_tokens = sa.Table(
     ),
     sa.UniqueConstraint("token_hash", name="password_reset_tokens_token_hash_key"),
     sa.Index("password_reset_tokens_user_id_idx", "user_id"),
+    sa.Index("password_reset_tokens_expires_at_idx", "expires_at"),
 )
 
 rate_limit_counters = sa.Table(

@@ -138,3 +138,15 @@ async def clear_rate_limit(db: Database, *, bucket: str) -> None:
 
 async def delete_expired_rate_limits(db: Database, *, now: datetime) -> None:
     await db.execute(_q["delete_expired_rate_limits"], now=now)
+
+
+async def purge_expired_refresh_tokens(db: Database) -> int:
+    return cast(int, await db.fetch_value(_q["purge_expired_refresh_tokens"]))
+
+
+async def purge_expired_password_reset_tokens(db: Database) -> int:
+    return cast(int, await db.fetch_value(_q["purge_expired_password_reset_tokens"]))
+
+
+async def purge_expired_rate_limits(db: Database) -> int:
+    return cast(int, await db.fetch_value(_q["purge_expired_rate_limits"]))

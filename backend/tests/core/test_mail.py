@@ -7,6 +7,7 @@ import logging
 import socketserver
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -75,13 +76,20 @@ async def test_smtp_outbox_delivers(smtp_server: tuple[int, list[bytes]]) -> Non
     assert "token=abc" in message
 
 
-async def test_development_outbox_keeps_and_logs(caplog: pytest.LogCaptureFixture) -> None:
-    outbox = LoggingOutbox(keep=2)
+async def test_development_outbox_keeps_files_and_logs_no_body(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    outbox = LoggingOutbox(keep=2, folder=tmp_path / "mail")
     with caplog.at_level(logging.INFO, logger="phresh.mail"):
         for n in range(3):
-            await outbox.send(Mail(to=f"u{n}@example.com", subject="s", body="b"))
+            await outbox.send(Mail(to=f"u{n}@example.com", subject="s", body=f"token=secret{n}"))
     assert [m.to for m in outbox.sent] == ["u1@example.com", "u2@example.com"]
     assert "u2@example.com" in caplog.text
+    assert "secret" not in caplog.text  # the body (a reset link) never reaches the log
+    files = sorted((tmp_path / "mail").glob("*.eml"))
+    assert len(files) == 3
+    assert "token=secret2" in files[-1].read_text()
+    assert files[-1].stat().st_mode & 0o077 == 0
 
 
 async def test_production_without_smtp_refuses_and_leaks_nothing(

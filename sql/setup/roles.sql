@@ -1,0 +1,37 @@
+-- Least privilege for one Phresh database (run by scripts/db-roles as a superuser):
+--   :owner  owns the schema and runs the migrations (DDL)
+--   :app    what the service connects as: rows only (SELECT, INSERT, UPDATE, DELETE),
+--           no DDL, no TRUNCATE, no new tables, no other database
+-- Idempotent: run it again after restoring a backup or adding a database.
+-- psql -v owner=phresh_owner -v app=phresh_app -v dbname=phresh -f sql/setup/roles.sql
+\set ON_ERROR_STOP on
+
+SELECT format('CREATE ROLE %I LOGIN', :'owner')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner') \gexec
+SELECT format('CREATE ROLE %I LOGIN', :'app')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app') \gexec
+
+ALTER DATABASE :"dbname" OWNER TO :"owner";
+REVOKE ALL ON DATABASE :"dbname" FROM PUBLIC;
+GRANT CONNECT ON DATABASE :"dbname" TO :"app";
+
+\connect :"dbname"
+ALTER SCHEMA public OWNER TO :"owner";
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO :"app";
+
+-- What earlier migrations (run as another role) created moves to the owner.
+SELECT format('ALTER TABLE public.%I OWNER TO %I', tablename, :'owner')
+FROM pg_tables WHERE schemaname = 'public' \gexec
+SELECT format('ALTER VIEW public.%I OWNER TO %I', viewname, :'owner')
+FROM pg_views WHERE schemaname = 'public' \gexec
+SELECT format('ALTER FUNCTION public.%I() OWNER TO %I', proname, :'owner')
+FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND pronargs = 0 \gexec
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app";
+-- ... and what later migrations create, as the owner, is granted the same way.
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
+    GRANT USAGE, SELECT ON SEQUENCES TO :"app";
