@@ -118,12 +118,35 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(_error_body(exc.detail, exc.code), exc.status_code, headers=exc.headers)
 
 
+def _route_matches(routes: list[BaseRoute], scope: Scope) -> bool:
+    """Whether a route (not merely a Mount's prefix) matches `scope`, method aside."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        if isinstance(route, Mount) and route.routes:
+            if _route_matches(route.routes, {**scope, **child}):
+                return True
+            continue
+        return True
+    return False
+
+
 def _slashed_route_exists(request: Request) -> bool:
     path = request.scope["path"]
     if path.endswith("/"):
         return False
-    scope = {**request.scope, "path": path + "/"}
-    return any(route.matches(scope)[0] is not Match.NONE for route in request.app.router.routes)
+    scope = {**request.scope, "path": path + "/", "root_path": ""}
+    return _route_matches(request.app.router.routes, scope)
+
+
+def _without_slash_redirects(routes: list[BaseRoute]) -> None:
+    """Starlette's routers (the app's and each Mount's) redirect to an absolute URL built
+    from the Host header; the 404 handler redirects instead (relative Location)."""
+    for route in routes:
+        if isinstance(route, Mount) and route.routes:
+            route.app.redirect_slashes = False  # type: ignore[attr-defined]
+            _without_slash_redirects(route.routes)
 
 
 async def handle_starlette_http_exception(request: Request, exc: Exception) -> Response:
@@ -133,7 +156,7 @@ async def handle_starlette_http_exception(request: Request, exc: Exception) -> R
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404 and _slashed_route_exists(request):
         query = request.scope.get("query_string", b"").decode("latin-1")
-        location = request.scope.get("root_path", "") + request.scope["path"] + "/"
+        location = request.scope["path"] + "/"  # the full path (root_path included)
         return RedirectResponse(location + (f"?{query}" if query else ""), status_code=307)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
     return JSONResponse(_error_body(exc.detail, code), exc.status_code, headers=exc.headers)
@@ -250,5 +273,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # done by the 404 handler, with a relative Location
+    _without_slash_redirects(routes)
     app.state.ctx = ctx  # for tests and scripts that build the app without serving it
     return app

@@ -25,6 +25,18 @@ class BackgroundJobs:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def start_after_response(self, name: str, job: Job, delay_seconds: float = 0.05) -> None:
+        """For Starlette's `BackgroundTask` (which would run a plain function in a thread,
+        away from the event loop): runs once the response is sent, and starts the job only
+        `delay_seconds` later, so its CPU use never competes with the client reading the
+        answer (on a busy host that showed up in the answer's timing)."""
+
+        async def delayed() -> None:
+            await asyncio.sleep(delay_seconds)
+            await job()
+
+        self.start(name, delayed)
+
     async def _run(self, name: str, job: Job) -> None:
         try:
             async with asyncio.timeout(self.timeout_seconds):

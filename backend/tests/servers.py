@@ -25,8 +25,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(db_url: str, *, workers: int = 2, **env: str) -> Iterator[str]:
-    """`gunicorn backend.main:app -c gunicorn.conf.py` as an operator runs it; its base URL."""
+def gunicorn(
+    db_url: str, *, workers: int = 2, log_file: Path | None = None, **env: str
+) -> Iterator[str]:
+    """`gunicorn backend.main:app -c gunicorn.conf.py` as an operator runs it; its base URL.
+    `log_file`: where its stderr (the app's JSON log) goes."""
     port = free_port()
     environment = {
         **os.environ,
@@ -43,12 +46,13 @@ def gunicorn(db_url: str, *, workers: int = 2, **env: str) -> Iterator[str]:
         **env,
     }
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = log_file.open("ab") if log_file is not None else None
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "backend.main:app", "-c", "gunicorn.conf.py"],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log if log is not None else subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -61,7 +65,8 @@ def gunicorn(db_url: str, *, workers: int = 2, **env: str) -> Iterator[str]:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 _, errors = process.communicate(timeout=5)
-                raise RuntimeError(f"gunicorn did not start: {errors.decode()[-2000:]}")
+                text = errors.decode() if errors else log_file.read_text() if log_file else ""
+                raise RuntimeError(f"gunicorn did not start: {text[-2000:]}")
             time.sleep(0.2)
         yield base
     finally:
@@ -73,3 +78,5 @@ def gunicorn(db_url: str, *, workers: int = 2, **env: str) -> Iterator[str]:
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
+        if log is not None:
+            log.close()

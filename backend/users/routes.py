@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -129,8 +130,14 @@ async def delete_me(request: Request, user: UserRow) -> Response:
 )
 async def request_password_reset(request: Request) -> Response:
     body = await parse_body(request, PasswordResetRequest)
-    await service.request_password_reset(app_context(request), str(body.email), _address(request))
-    return json_response(ResetAccepted(), status_code=202)
+    ctx = app_context(request)
+    job = await service.request_password_reset(ctx, str(body.email), _address(request))
+    response = json_response(ResetAccepted(), status_code=202)
+    if job is not None:  # detached once the answer is out: its cost is not in the timing
+        response.background = BackgroundTask(
+            ctx.jobs.start_after_response, "password-reset-mail", job
+        )
+    return response
 
 
 @documented(

@@ -10,6 +10,7 @@ from typing import NoReturn
 from backend.core.context import AppContext
 from backend.core.db import IntegrityError
 from backend.core.errors import BadRequest, TooManyRequests, Unauthorized
+from backend.core.jobs import Job
 from backend.core.logging import security_event
 from backend.core.mail import Mail
 from backend.users import queries
@@ -215,17 +216,19 @@ async def delete_account(ctx: AppContext, user: UserRow) -> None:
     await queries.delete_user(ctx.db, user_id=user.id)
 
 
-async def request_password_reset(ctx: AppContext, email: str, address: str) -> None:
+async def request_password_reset(ctx: AppContext, email: str, address: str) -> Job | None:
     """Mail a single-use reset link when the account exists; the caller answers 202 either
     way (no account enumeration). The response does the same work for a known and an
     unknown address (the per-address count and one indexed lookup); creating the token and
-    sending the mail run afterwards, as a background job, so the answer's timing does not
-    tell whether the account exists. Only the token's hash is stored."""
+    sending the mail is the returned job, which the route starts only once its answer has
+    been sent, so the answer's timing does not tell whether the account exists. Only the
+    token's hash is stored."""
     await _count_auth_request(ctx, address)
     user_id = await queries.get_user_id_by_email(ctx.db, email=email)
     security_event("password_reset_request", outcome="accepted", user_id=user_id, client=address)
-    if user_id is not None:
-        ctx.jobs.start("password-reset-mail", lambda: _send_reset_link(ctx, user_id, email))
+    if user_id is None:
+        return None
+    return lambda: _send_reset_link(ctx, user_id, email)
 
 
 async def _send_reset_link(ctx: AppContext, user_id: int, email: str) -> None:

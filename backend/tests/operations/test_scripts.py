@@ -221,3 +221,43 @@ def test_development_migration_takes_no_backup(scratch_url: str, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []
     assert revision_of(scratch_url) == expected_revision()
+
+
+def test_purge_deletes_only_what_the_retention_policy_no_longer_keeps(server_db_url: str) -> None:
+    async def prepare() -> None:
+        connection = await asyncpg.connect(server_db_url)
+        try:
+            user = await connection.fetchval(
+                "INSERT INTO users (username, email, password) "
+                "VALUES ('purgee', 'purgee@example.com', 'x') RETURNING id"
+            )
+            for days_ago, name in ((8, "old"), (6, "recent"), (-30, "live")):
+                await connection.execute(
+                    "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) "
+                    "VALUES ($1, gen_random_uuid(), $2, now() - make_interval(days => $3))",
+                    user,
+                    name.encode(),
+                    days_ago,
+                )
+                await connection.execute(
+                    "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) "
+                    "VALUES ($1, $2, now() - make_interval(days => $3))",
+                    user,
+                    name.encode(),
+                    days_ago,
+                )
+            await connection.execute(
+                "INSERT INTO rate_limit_counters (bucket, window_start, expires_at) VALUES "
+                "('ended', now() - interval '2 minutes', now() - interval '1 minute'), "
+                "('open', now(), now() + interval '1 minute')"
+            )
+        finally:
+            await connection.close()
+
+    asyncio.run(prepare())
+    result = run(sys.executable, "scripts/purge.py", "--database-url", server_db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "refresh_tokens: 1 deleted, password_reset_tokens: 2 deleted, "
+        "rate_limit_counters: 1 deleted"
+    )

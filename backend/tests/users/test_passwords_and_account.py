@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 import pytest
@@ -243,3 +244,57 @@ async def test_delete_account_removes_everything_it_owns(
     assert (
         await client.delete(app.url("users:delete-current-user"), headers=user.headers)
     ).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("password", "refused"),
+    [
+        ("iloveyou", "too common"),
+        ("Password1", "too common"),  # the list is matched case-insensitively
+        ("{username}-rocks", "must not contain"),
+        ("{local}forever", "must not contain"),
+        ("my phresh account", "must not contain"),
+        ("violet harbour stone", None),
+    ],
+)
+async def test_common_and_context_passwords_are_refused_everywhere(
+    app: RunningApp,
+    client: httpx.AsyncClient,
+    outbox: LoggingOutbox,
+    password: str,
+    refused: str | None,
+) -> None:
+    """Register, change and reset apply one policy (ASVS 5.0 6.2.4, 6.2.11)."""
+
+    def for_account(username: str, email: str) -> str:
+        return password.format(username=username, local=email.partition("@")[0])
+
+    username = f"poli{uuid.uuid4().hex[:6]}"
+    email = f"mail{uuid.uuid4().hex[:6]}@example.com"
+    registered = await client.post(
+        app.url("users:register-new-user"),
+        json={
+            "new_user": {
+                "email": email,
+                "username": username,
+                "password": for_account(username, email),
+            }
+        },
+    )
+    user = await create_user(app.ctx)
+    own = for_account(user.username, user.email)
+    changed = await client.put(
+        app.url("users:change-password"), json=change_body(user.password, own), headers=user.headers
+    )
+    await request_reset(app, client, user.email)
+    reset = await client.post(
+        app.url("users:confirm-password-reset"),
+        json={"token": reset_token_from(outbox, user.email), "new_password": own},
+    )
+    if refused is None:
+        assert (registered.status_code, changed.status_code, reset.status_code) == (201, 204, 204)
+        return
+    for response in (registered, changed, reset):
+        assert response.status_code == 422, response.text
+        assert refused in response.json()["detail"][0]["msg"]
+        assert response.json()["detail"][0]["loc"][-1] in {"password", "new_password"}

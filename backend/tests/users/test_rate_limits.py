@@ -112,3 +112,51 @@ async def test_forwarded_for_is_ignored_from_untrusted_peers(
     for i in range(10):  # rotating X-Forwarded-For does not help: the peer is not trusted
         await attempt(app, client, user.email, "wrong-password", f"192.0.2.{i}")
     assert (await attempt(app, client, user.email, user.password, "192.0.2.200")).status_code == 429
+
+
+async def test_register_and_reset_confirm_count_against_the_address_limit(
+    db_url: str, clock: FakeClock, outbox: LoggingOutbox
+) -> None:
+    """Both cost an Argon2 hash: one address cannot make the service hash without bound."""
+    settings = make_settings(db_url, trusted_proxies="127.0.0.0/8", auth_rate_limit_per_address=3)
+    async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+        for n in range(2):
+            created = await http.post(
+                app.url("users:register-new-user"),
+                json={
+                    "new_user": {
+                        "email": f"limit{n}@example.com",
+                        "username": f"limit{n}",
+                        "password": "violet harbour stone",
+                    }
+                },
+                headers=from_address("192.0.2.9"),
+            )
+            assert created.status_code == 201
+        confirm = await http.post(
+            app.url("users:confirm-password-reset"),
+            json={"token": "forged", "new_password": "violet harbour stone"},
+            headers=from_address("192.0.2.9"),
+        )
+        assert confirm.status_code == 400  # the third request: counted, still answered
+        for route, body in (
+            ("users:confirm-password-reset", {"token": "x", "new_password": "violet stone 1"}),
+            (
+                "users:register-new-user",
+                {
+                    "new_user": {
+                        "email": "l9@example.com",
+                        "username": "l9x",
+                        "password": "ab cd ef gh",
+                    }
+                },
+            ),
+        ):
+            limited = await http.post(app.url(route), json=body, headers=from_address("192.0.2.9"))
+            assert limited.status_code == 429, route
+        elsewhere = await http.post(
+            app.url("users:confirm-password-reset"),
+            json={"token": "forged", "new_password": "violet harbour stone"},
+            headers=from_address("192.0.2.10"),
+        )
+        assert elsewhere.status_code == 400
