@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PY
 
-.PHONY: help run dev test lint format migrate db-start db-stop psql inspect seed backup restore bench install install-dev check-compose clean
+.PHONY: sbom audit help run dev test lint format migrate db-start db-stop psql inspect seed backup restore bench install install-dev check-compose clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,18 @@ restore: install ## Restore FILE=backups/....dump into an empty database (DATABA
 bench: $(VENV)/.installed-bench ## Benchmark vs the reference app -> docs/benchmarks.md (~15 min; BENCH_ARGS=--quick)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	@url=$$(scripts/dev-db url) && $(PY) scripts/bench/run.py --database-url $$url $(BENCH_ARGS)
+
+AUDIT_VENV := .venv-audit
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/pip install --quiet -r requirements-audit.txt
+	touch $@
+
+sbom: $(AUDIT_VENV)/.installed ## CycloneDX SBOM of the pinned runtime requirements -> sbom/phresh-runtime.cdx.json
+	$(AUDIT_VENV)/bin/cyclonedx-py requirements requirements.txt --of JSON -o sbom/phresh-runtime.cdx.json
+
+audit: $(AUDIT_VENV)/.installed ## pip-audit the pinned requirements (fails if a package could not be checked)
+	$(AUDIT_VENV)/bin/pip-audit --strict --no-deps --disable-pip -r requirements.txt -r requirements-dev.txt
 
 check-compose: install-dev ## Validate docker-compose.yml and lint the Dockerfile (no engine needed)
 	scripts/check-containers

@@ -32,6 +32,11 @@ worker_class = "uvicorn_worker.UvicornWorker"
 graceful_timeout = 30
 timeout = 60
 keepalive = 5
+# One source of truth for proxies: the app's TRUSTED_PROXIES (the rate limiter reads
+# X-Forwarded-For itself, only from those peers). gunicorn's default (127.0.0.1) would let
+# uvicorn rewrite the client address from X-Forwarded-For before the app sees the request,
+# so any local caller could pick its own address and reset the login limits. Trust none here.
+forwarded_allow_ips = ""
 # The app writes its own JSON access log (with route template and request id).
 accesslog = None
 errorlog = "-"

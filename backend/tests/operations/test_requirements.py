@@ -45,3 +45,18 @@ def test_the_runtime_requirements_do_not_carry_development_tools() -> None:
     dev = (ROOT / "requirements-dev.txt").read_text()
     assert "matplotlib" not in dev
     assert "numpy" not in dev
+
+
+def test_the_sbom_lists_exactly_the_pinned_runtime_requirements() -> None:
+    """sbom/phresh-runtime.cdx.json (make sbom) is CycloneDX and matches requirements.txt."""
+    import json
+
+    document = json.loads((ROOT / "sbom" / "phresh-runtime.cdx.json").read_text())
+    assert document["bomFormat"] == "CycloneDX"
+    listed = {normalise(c["name"]): c["version"] for c in document["components"]}
+    runtime: dict[str, str] = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        match = _PIN.match(line.strip())
+        if match:
+            runtime[normalise(match[1])] = match[2]
+    assert listed == runtime

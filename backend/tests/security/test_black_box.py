@@ -488,3 +488,23 @@ def test_production_refuses_to_start_as_a_superuser_and_starts_as_the_app_role(l
     assert "refusing to use a superuser connection" in refused.stderr
     with gunicorn(lab.app_url, workers=1, ENVIRONMENT="production", SECRET_KEY="p" * 48) as base:
         assert httpx.get(f"{base}/health/ready").status_code == 200
+
+
+def test_forwarded_for_from_an_untrusted_peer_changes_nothing(lab: Lab) -> None:
+    """The lab trusts no proxy: a caller on 127.0.0.1 that rotates X-Forwarded-For still hits
+    the (account, address) limit, and even the right password then gets 429."""
+    with lab.client() as http:
+        user = register(lab, http, "xff")
+        for n in range(10):
+            failed = http.post(
+                "/api/users/login/token/",
+                data={"username": user.email, "password": "not-the-password"},
+                headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            )
+            assert failed.status_code == 401
+        right = http.post(
+            "/api/users/login/token/",
+            data={"username": user.email, "password": user.password},
+            headers={"X-Forwarded-For": "203.0.113.77"},
+        )
+        assert right.status_code == 429
