@@ -59,8 +59,18 @@ _SCHEMA_MISSING = (
     asyncpg.exceptions.UndefinedColumnError,  # 42703
     asyncpg.exceptions.UndefinedFunctionError,  # 42883
 )
+# A connection that broke under asyncpg's feet (the server ended the session, e.g. FATAL
+# 57P01 on idle connections at shutdown, and a request picked it up in that instant):
+# "cannot switch to state ...; another operation is in progress".
+_BROKEN_CONNECTION = (asyncpg.exceptions.InternalClientError,)
 # Safe to retry a read once: the statement never produced a result.
-_RETRYABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError)
+_RETRYABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    *_BROKEN_CONNECTION,
+)
 
 
 class IntegrityError(Exception):
@@ -102,7 +112,7 @@ class DatabaseOptions:
 def _is_unavailable(error: BaseException) -> bool:
     if isinstance(error, asyncpg.InterfaceError):
         return "closed" in str(error) or "closing" in str(error)
-    return isinstance(error, _UNAVAILABLE)
+    return isinstance(error, (*_UNAVAILABLE, *_BROKEN_CONNECTION))
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +24,8 @@ access_logger = logging.getLogger("phresh.access")
 error_logger = logging.getLogger("phresh.error")
 
 MAX_BODY_BYTES = 1024 * 1024
+# nginx's code for "the client closed the connection before the answer": not a server error.
+CLIENT_CLOSED = 499
 TOO_LARGE = "Request body too large (limit 1 MiB)."
 _TOO_LARGE_BODY = b'{"detail":"' + TOO_LARGE.encode() + b'","code":"payload_too_large"}'
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -139,6 +142,10 @@ class RequestContextMiddleware:
                 await send_json(send_with_id, 400, _INVALID_HOST_BODY, [])
                 return
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client hung up before its body was read: nobody to answer, nothing wrong.
+            status = CLIENT_CLOSED
+            access_logger.info("client disconnected before the request body was read")
         except Exception:
             error_logger.exception(
                 "unhandled error while serving %s %s", scope["method"], scope["path"]

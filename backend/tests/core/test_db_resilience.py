@@ -165,3 +165,38 @@ async def test_cancellation_storm_leaves_the_pool_whole(
     finally:
         await checker.close()
     assert stuck == 0
+
+
+async def test_sessions_ended_by_the_server_are_never_a_500(
+    db_url: str, clock: FakeClock, outbox, sql
+) -> None:
+    """pg_terminate_backend (what `pg_ctl stop -m fast` or a crash does to idle pool
+    connections: FATAL 57P01) while requests run: reads retry on a fresh connection, nothing
+    answers 500, and the pool recovers."""
+    settings = make_settings(db_url, db_pool_max_size=4)
+    async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+        user = await create_user(app.ctx)
+        url = app.url("users:get-current-user")
+        statuses: list[int] = []
+        stop = asyncio.Event()
+
+        async def terminate() -> None:
+            while not stop.is_set():
+                await sql.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'phresh'"
+                )
+                await asyncio.sleep(0.01)
+
+        async def load() -> None:
+            for _ in range(40):
+                statuses.append((await http.get(url, headers=user.headers)).status_code)
+
+        killer = asyncio.create_task(terminate())
+        await asyncio.gather(*(load() for _ in range(4)))
+        stop.set()
+        await killer
+        assert set(statuses) <= {200, 503}, statuses
+        assert statuses.count(200) > 0
+        after = await http.get(url, headers=user.headers)
+        assert after.status_code == 200

@@ -185,3 +185,41 @@ async def test_liveness_never_touches_the_database(clock: FakeClock, outbox) -> 
         response = await http.get("/health/live")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_a_client_that_hangs_up_is_a_499_not_a_500(
+    app, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The body never arrives (the client left): no error log, no 500 counted."""
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/users/",
+        "raw_path": b"/api/users/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+        "state": {"ctx": app.ctx},
+    }
+    with caplog.at_level(logging.INFO):
+        await app.asgi(scope, receive, send)
+    assert sent == []
+    assert not [r for r in caplog.records if r.name == "phresh.error"]
+    access = [r for r in caplog.records if r.name == "phresh.access" and hasattr(r, "status")]
+    assert [r.status for r in access] == [499]
+    metrics = app.ctx.metrics.render().decode()
+    assert 'status="499"' in metrics
+    assert 'status="500"' not in metrics
