@@ -323,6 +323,15 @@ class Database:
             async with asyncio.timeout(self.options.acquire_timeout):
                 connection = await pool.acquire()
             yield connection
+        except asyncio.CancelledError:
+            # The request deadline (or a client that left) cancelled us mid-statement.
+            # Releasing would wait for asyncpg's query cancel, which needs a new connection
+            # to the server: under a silent partition that wait has no bound. Drop the
+            # connection instead (the server rolls back a session that went away); the
+            # release below then returns at once.
+            if connection is not None:
+                connection.terminate()
+            raise
         finally:
             if connection is not None:
                 await pool.release(connection)
@@ -360,9 +369,21 @@ class Database:
                 return
             async with self._connection() as connection:
                 token = _transaction_connection.set(connection)
+                cancelled = False
                 try:
                     async with connection.transaction():
-                        yield
+                        try:
+                            yield
+                        except asyncio.CancelledError:
+                            # No ROLLBACK round trip (it could wait on a dead network):
+                            # terminate, and the server rolls the transaction back.
+                            cancelled = True
+                            connection.terminate()
+                            raise
+                except asyncpg.InterfaceError:
+                    if cancelled:  # the ROLLBACK found the connection closed, as intended
+                        raise asyncio.CancelledError from None
+                    raise
                 finally:
                     _transaction_connection.reset(token)
         except asyncpg.IntegrityConstraintViolationError as error:

@@ -8,13 +8,23 @@ import contextlib
 
 class TCPProxy:
     """Forwards 127.0.0.1:<port> to a target; `stop()` drops every connection and refuses
-    new ones (the database "goes down"), `start()` brings it back on the same port."""
+    new ones (the database "goes down"), `start()` brings it back on the same port.
+    `freeze()` is a silent partition: nothing is forwarded any more and new connections are
+    accepted but never answered (no RST, no FIN), until `thaw()`."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -30,6 +40,8 @@ class TCPProxy:
         self._writers.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        await self._flowing.wait()
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -40,6 +52,7 @@ class TCPProxy:
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await source.read(65536):
+                    await self._flowing.wait()
                     sink.write(data)
                     await sink.drain()
             sink.transport.abort()

@@ -200,3 +200,44 @@ async def test_sessions_ended_by_the_server_are_never_a_500(
         assert statuses.count(200) > 0
         after = await http.get(url, headers=user.headers)
         assert after.status_code == 200
+
+
+async def test_the_deadline_is_a_hard_bound_under_a_silent_partition(
+    db_url: str, clock: FakeClock, outbox
+) -> None:
+    """Packets dropped, no RST: the answer comes at the request deadline (+0.5 s at most),
+    not when the network heals, for a plain read and for a transaction; afterwards the pool
+    serves again."""
+    parts = urlsplit(db_url)
+    proxy = TCPProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    settings = make_settings(via(proxy, db_url), request_timeout_seconds=1.0)
+    try:
+        async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+            user = await create_user(app.ctx)
+            me = app.url("users:get-current-user")
+            assert (await http.get(me, headers=user.headers)).status_code == 200
+            proxy.freeze()
+            for method, url, body in (
+                ("GET", me, None),
+                (
+                    "POST",
+                    app.url("cleanings:create-cleaning"),
+                    {"new_cleaning": {"name": "x", "price": 1}},
+                ),
+            ):
+                started = time.monotonic()
+                response = await http.request(
+                    method, url, json=body, headers=user.headers, timeout=5
+                )
+                elapsed = time.monotonic() - started
+                assert response.status_code == 503, response.text
+                assert elapsed < 1.5, (method, elapsed)
+            proxy.thaw()
+            deadline = time.monotonic() + 5
+            while (await http.get(me, headers=user.headers)).status_code != 200:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+    finally:
+        proxy.thaw()
+        await proxy.stop()
