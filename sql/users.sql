@@ -75,17 +75,19 @@ WHERE id = :user_id
 RETURNING id
 
 -- name: create_refresh_token :exec
+-- Every time that several instances must agree on (expiry, use, revocation, rate-limit
+-- windows) is the database's clock, never the instance's: app clocks may drift apart.
 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
-VALUES (:user_id, :family_id, :token_hash, :expires_at)
+VALUES (:user_id, :family_id, :token_hash, now() + make_interval(days => :expire_days))
 
 -- name: use_refresh_token :one
 -- Rotation, atomically: only one caller can use a live token; a row back means it was ours.
 UPDATE refresh_tokens
-SET used_at = :now
+SET used_at = now()
 WHERE token_hash = :token_hash
   AND used_at IS NULL
   AND revoked_at IS NULL
-  AND expires_at > :now
+  AND expires_at > now()
 RETURNING user_id, family_id
 
 -- name: get_refresh_token_family :value
@@ -96,13 +98,13 @@ WHERE token_hash = :token_hash
 
 -- name: revoke_refresh_token_family :exec
 UPDATE refresh_tokens
-SET revoked_at = :now
+SET revoked_at = now()
 WHERE family_id = :family_id
   AND revoked_at IS NULL
 
 -- name: revoke_refresh_tokens_for_user :exec
 UPDATE refresh_tokens
-SET revoked_at = :now
+SET revoked_at = now()
 WHERE user_id = :user_id
   AND revoked_at IS NULL
 
@@ -112,39 +114,55 @@ DELETE FROM refresh_tokens
 WHERE id = ANY(ARRAY(
     SELECT id
     FROM refresh_tokens
-    WHERE expires_at < :now
+    WHERE expires_at < now()
     LIMIT 1000
 ))
 
 -- name: create_password_reset_token :exec
 INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)
-VALUES (:user_id, :token_hash, :expires_at)
+VALUES (:user_id, :token_hash, now() + make_interval(mins => :expire_minutes))
 
 -- name: use_password_reset_token :one
 -- Single use, atomically; the account (id, username, email) when the token was live.
 UPDATE password_reset_tokens AS t
-SET used_at = :now
+SET used_at = now()
 FROM users AS u
 WHERE t.token_hash = :token_hash
   AND t.used_at IS NULL
-  AND t.expires_at > :now
+  AND t.expires_at > now()
   AND u.id = t.user_id
 RETURNING u.id, u.username, u.email
 
--- name: hit_rate_limit :value
--- Count one hit in (bucket, window) and return the window's total, atomically across
--- every worker and instance (an UPSERT takes the row lock; no advisory locks).
+-- name: hit_rate_limit :one
+-- Count one hit in (bucket, current window) and return the window's total and the seconds
+-- until it ends, atomically across every worker and instance (an UPSERT takes the row lock;
+-- no advisory locks). Windows are aligned on the database's clock, so every instance counts
+-- into the same one whatever its own clock says.
 INSERT INTO rate_limit_counters AS c (bucket, window_start, hits, expires_at)
-VALUES (:bucket, :window_start, 1, :expires_at)
+SELECT :bucket, w.start, 1, w.start + make_interval(secs => CAST(:window_seconds AS integer))
+FROM (
+    SELECT to_timestamp(
+        floor(extract(epoch FROM now()) / CAST(:window_seconds AS integer))
+        * CAST(:window_seconds AS integer)
+    ) AS start
+) AS w
 ON CONFLICT (bucket, window_start)
 DO UPDATE SET hits = c.hits + 1
-RETURNING hits
+RETURNING hits, greatest(1, ceil(extract(epoch FROM c.expires_at - now())))::int AS retry_after
 
--- name: get_rate_limit_hits :value
-SELECT hits
-FROM rate_limit_counters
-WHERE bucket = :bucket
-  AND window_start = :window_start
+-- name: get_rate_limit_hits :one
+-- The current window's total (0 when nothing was counted) and the seconds until it ends.
+SELECT coalesce(c.hits, 0) AS hits,
+       greatest(1, ceil(extract(epoch FROM w.end_at - now())))::int AS retry_after
+FROM (
+    SELECT start, start + make_interval(secs => CAST(:window_seconds AS integer)) AS end_at
+    FROM to_timestamp(
+        floor(extract(epoch FROM now()) / CAST(:window_seconds AS integer))
+        * CAST(:window_seconds AS integer)
+    ) AS start
+) AS w
+LEFT JOIN rate_limit_counters AS c
+    ON c.bucket = :bucket AND c.window_start = w.start
 
 -- name: clear_rate_limit :exec
 DELETE FROM rate_limit_counters
@@ -156,7 +174,7 @@ DELETE FROM rate_limit_counters
 WHERE (bucket, window_start) IN (
     SELECT bucket, window_start
     FROM rate_limit_counters
-    WHERE expires_at < :now
+    WHERE expires_at < now()
     LIMIT 1000
 )
 

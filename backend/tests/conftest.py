@@ -159,6 +159,23 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+async def database_time_passes(db_url: str, seconds: int) -> None:
+    """Make `seconds` pass for what the database decides with its own clock (token expiry,
+    rate-limit windows): every stored time moves back by that much. The injected clock
+    cannot do this, and that is the point: instances never decide these with theirs."""
+    shift = f"make_interval(secs => {int(seconds)})"
+    connection = await asyncpg.connect(db_url)
+    try:
+        await connection.execute(
+            f"UPDATE rate_limit_counters SET window_start = window_start - {shift},"  # noqa: S608
+            f" expires_at = expires_at - {shift};"
+            f" UPDATE refresh_tokens SET expires_at = expires_at - {shift};"
+            f" UPDATE password_reset_tokens SET expires_at = expires_at - {shift}"
+        )
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
 def outbox() -> LoggingOutbox:
     return LoggingOutbox()

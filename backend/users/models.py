@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -119,3 +120,11 @@ class UserCredentials(PublicModel):
 
 class ResetAccepted(PublicModel):
     detail: str = "If an account exists for that email, a password reset link has been sent."
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitWindow:
+    """A counter's current window as the database sees it."""
+
+    hits: int
+    retry_after: int  # seconds until the window ends (at least 1)

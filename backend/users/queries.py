@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import cast
 from uuid import UUID
 
 from backend.core.db import Database
 from backend.core.sql import load_queries
-from backend.users.models import UserCredentials, UserIdentity, UserRow
+from backend.users.models import RateLimitWindow, UserCredentials, UserIdentity, UserRow
 
 QUERIES = load_queries("users")
 _q = QUERIES
@@ -64,21 +63,19 @@ async def delete_user(db: Database, *, user_id: int) -> int | None:
 
 
 async def create_refresh_token(
-    db: Database, *, user_id: int, family_id: UUID, token_hash: bytes, expires_at: datetime
+    db: Database, *, user_id: int, family_id: UUID, token_hash: bytes, expire_days: int
 ) -> None:
     await db.execute(
         _q["create_refresh_token"],
         user_id=user_id,
         family_id=family_id,
         token_hash=token_hash,
-        expires_at=expires_at,
+        expire_days=expire_days,
     )
 
 
-async def use_refresh_token(
-    db: Database, *, token_hash: bytes, now: datetime
-) -> tuple[int, UUID] | None:
-    row = await db.fetch_one(_q["use_refresh_token"], token_hash=token_hash, now=now)
+async def use_refresh_token(db: Database, *, token_hash: bytes) -> tuple[int, UUID] | None:
+    row = await db.fetch_one(_q["use_refresh_token"], token_hash=token_hash)
     return None if row is None else (row["user_id"], row["family_id"])
 
 
@@ -88,56 +85,52 @@ async def get_refresh_token_family(db: Database, *, token_hash: bytes) -> UUID |
     )
 
 
-async def revoke_refresh_token_family(db: Database, *, family_id: UUID, now: datetime) -> None:
-    await db.execute(_q["revoke_refresh_token_family"], family_id=family_id, now=now)
+async def revoke_refresh_token_family(db: Database, *, family_id: UUID) -> None:
+    await db.execute(_q["revoke_refresh_token_family"], family_id=family_id)
 
 
-async def revoke_refresh_tokens_for_user(db: Database, *, user_id: int, now: datetime) -> None:
-    await db.execute(_q["revoke_refresh_tokens_for_user"], user_id=user_id, now=now)
+async def revoke_refresh_tokens_for_user(db: Database, *, user_id: int) -> None:
+    await db.execute(_q["revoke_refresh_tokens_for_user"], user_id=user_id)
 
 
-async def delete_expired_refresh_tokens(db: Database, *, now: datetime) -> None:
-    await db.execute(_q["delete_expired_refresh_tokens"], now=now)
+async def delete_expired_refresh_tokens(db: Database) -> None:
+    await db.execute(_q["delete_expired_refresh_tokens"])
 
 
 async def create_password_reset_token(
-    db: Database, *, user_id: int, token_hash: bytes, expires_at: datetime
+    db: Database, *, user_id: int, token_hash: bytes, expire_minutes: int
 ) -> None:
     await db.execute(
         _q["create_password_reset_token"],
         user_id=user_id,
         token_hash=token_hash,
-        expires_at=expires_at,
+        expire_minutes=expire_minutes,
     )
 
 
-async def use_password_reset_token(
-    db: Database, *, token_hash: bytes, now: datetime
-) -> UserIdentity | None:
-    row = await db.fetch_one(_q["use_password_reset_token"], token_hash=token_hash, now=now)
+async def use_password_reset_token(db: Database, *, token_hash: bytes) -> UserIdentity | None:
+    row = await db.fetch_one(_q["use_password_reset_token"], token_hash=token_hash)
     return None if row is None else UserIdentity.model_validate(dict(row))
 
 
-async def hit_rate_limit(
-    db: Database, *, bucket: str, window_start: datetime, expires_at: datetime
-) -> int:
-    hits = await db.fetch_value(
-        _q["hit_rate_limit"], bucket=bucket, window_start=window_start, expires_at=expires_at
+async def hit_rate_limit(db: Database, *, bucket: str, window_seconds: int) -> RateLimitWindow:
+    row = await db.fetch_row(_q["hit_rate_limit"], bucket=bucket, window_seconds=window_seconds)
+    return RateLimitWindow(hits=row["hits"], retry_after=row["retry_after"])
+
+
+async def get_rate_limit_hits(db: Database, *, bucket: str, window_seconds: int) -> RateLimitWindow:
+    row = await db.fetch_row(
+        _q["get_rate_limit_hits"], bucket=bucket, window_seconds=window_seconds
     )
-    return cast(int, hits)
-
-
-async def get_rate_limit_hits(db: Database, *, bucket: str, window_start: datetime) -> int:
-    hits = await db.fetch_value(_q["get_rate_limit_hits"], bucket=bucket, window_start=window_start)
-    return cast(int | None, hits) or 0
+    return RateLimitWindow(hits=row["hits"], retry_after=row["retry_after"])
 
 
 async def clear_rate_limit(db: Database, *, bucket: str) -> None:
     await db.execute(_q["clear_rate_limit"], bucket=bucket)
 
 
-async def delete_expired_rate_limits(db: Database, *, now: datetime) -> None:
-    await db.execute(_q["delete_expired_rate_limits"], now=now)
+async def delete_expired_rate_limits(db: Database) -> None:
+    await db.execute(_q["delete_expired_rate_limits"])
 
 
 async def purge_expired_refresh_tokens(db: Database) -> int:

@@ -6,25 +6,15 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import random
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 
 from backend.core.db import Database
 from backend.core.errors import TooManyRequests
-from backend.core.security import Clock
 from backend.users import queries
 
 TOO_MANY_ATTEMPTS = "Too many attempts. Please try again later."
 _HOUSEKEEPING_CHANCE = 0.01
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    start: datetime
-    end: datetime
-    retry_after: int
 
 
 def client_address(request: Request, trusted_proxies: list[str]) -> str:
@@ -58,46 +48,28 @@ def bucket(kind: str, *parts: str) -> str:
 
 
 class RateLimiter:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db = db
-        self.clock = clock
+    """Windows are aligned on the database's clock (`now()` in the statement), so every
+    instance counts into the same window whatever its own clock says."""
 
-    def window(self, seconds: int) -> Window:
-        now = self.clock()
-        start = int(now // seconds) * seconds
-        return Window(
-            start=datetime.fromtimestamp(start, UTC),
-            end=datetime.fromtimestamp(start + seconds, UTC),
-            retry_after=max(1, int(start + seconds - now + 0.999)),
-        )
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def hit(self, key: str, *, limit: int, seconds: int) -> None:
         """Count a request; 429 once the window holds more than `limit`."""
-        window = self.window(seconds)
-        hits = await queries.hit_rate_limit(
-            self.db, bucket=key, window_start=window.start, expires_at=window.end
-        )
+        window = await queries.hit_rate_limit(self.db, bucket=key, window_seconds=seconds)
         if random.random() < _HOUSEKEEPING_CHANCE:  # noqa: S311 (not security-relevant)
-            await queries.delete_expired_rate_limits(
-                self.db, now=datetime.fromtimestamp(self.clock(), UTC)
-            )
-        if hits > limit:
+            await queries.delete_expired_rate_limits(self.db)
+        if window.hits > limit:
             raise TooManyRequests(TOO_MANY_ATTEMPTS, retry_after=window.retry_after)
 
     async def check(self, key: str, *, limit: int, seconds: int) -> None:
         """429 if `limit` hits are already recorded in this window (without counting)."""
-        window = self.window(seconds)
-        if (
-            await queries.get_rate_limit_hits(self.db, bucket=key, window_start=window.start)
-            >= limit
-        ):
+        window = await queries.get_rate_limit_hits(self.db, bucket=key, window_seconds=seconds)
+        if window.hits >= limit:
             raise TooManyRequests(TOO_MANY_ATTEMPTS, retry_after=window.retry_after)
 
     async def record(self, key: str, *, seconds: int) -> None:
-        window = self.window(seconds)
-        await queries.hit_rate_limit(
-            self.db, bucket=key, window_start=window.start, expires_at=window.end
-        )
+        await queries.hit_rate_limit(self.db, bucket=key, window_seconds=seconds)
 
     async def clear(self, key: str) -> None:
         await queries.clear_rate_limit(self.db, bucket=key)

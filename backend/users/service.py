@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from logging import WARNING
 from typing import NoReturn
 
@@ -37,16 +36,12 @@ INVALID_RESET_TOKEN = "Invalid or expired reset token."
 _TAKEN = {"users_email_lower_key": EMAIL_TAKEN, "users_username_lower_key": USERNAME_TAKEN}
 
 
-def _now(ctx: AppContext) -> datetime:
-    return datetime.fromtimestamp(ctx.clock(), UTC)
-
-
 async def _count_auth_request(ctx: AppContext, address: str) -> None:
     """Every request that costs an Argon2 hash or sends mail (register, login, reset and its
     confirmation) counts against one per-address limit, shared by all instances."""
     settings = ctx.settings
     try:
-        await RateLimiter(ctx.db, ctx.clock).hit(
+        await RateLimiter(ctx.db).hit(
             bucket("auth-address", address),
             limit=settings.auth_rate_limit_per_address,
             seconds=settings.auth_rate_limit_window_seconds,
@@ -92,7 +87,7 @@ async def login(ctx: AppContext, form: LoginForm, address: str) -> TokenPair:
     (account, address) on failures, so nobody can lock a victim out from elsewhere."""
     settings = ctx.settings
     await _count_auth_request(ctx, address)
-    limiter = RateLimiter(ctx.db, ctx.clock)
+    limiter = RateLimiter(ctx.db)
     failures = bucket("login-failures", form.username.lower(), address)
     window = settings.login_rate_limit_window_seconds
     try:
@@ -131,9 +126,12 @@ async def _start_session(
     ctx: AppContext, user_id: int, token_version: int, family_id: uuid.UUID
 ) -> TokenPair:
     refresh_token, token_hash = ctx.tokens.issue_random("refresh")
-    expires_at = _now(ctx) + timedelta(days=ctx.settings.refresh_token_expire_days)
     await queries.create_refresh_token(
-        ctx.db, user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at
+        ctx.db,
+        user_id=user_id,
+        family_id=family_id,
+        token_hash=token_hash,
+        expire_days=ctx.settings.refresh_token_expire_days,
     )
     access_token = ctx.tokens.issue_access(
         user_id=user_id, token_version=token_version, family_id=family_id
@@ -158,7 +156,7 @@ async def _reject_refresh_token(ctx: AppContext, token_hash: bytes) -> NoReturn:
     login), then 401. Runs outside any transaction so the revocation sticks."""
     family_id = await queries.get_refresh_token_family(ctx.db, token_hash=token_hash)
     if family_id is not None:
-        await queries.revoke_refresh_token_family(ctx.db, family_id=family_id, now=_now(ctx))
+        await queries.revoke_refresh_token_family(ctx.db, family_id=family_id)
         security_event(
             "refresh_token_reuse", outcome="family_revoked", level=WARNING, family=str(family_id)
         )
@@ -170,7 +168,7 @@ async def refresh(ctx: AppContext, refresh_token: str) -> TokenPair:  # noqa: RE
     wins) and a new pair of the same family is issued, in one transaction."""
     token_hash = _refresh_token_hash(ctx, refresh_token)
     async with ctx.db.transaction():
-        used = await queries.use_refresh_token(ctx.db, token_hash=token_hash, now=_now(ctx))
+        used = await queries.use_refresh_token(ctx.db, token_hash=token_hash)
         if used is not None:
             user_id, family_id = used
             user = await queries.get_user_by_id(ctx.db, user_id=user_id)
@@ -182,11 +180,10 @@ async def refresh(ctx: AppContext, refresh_token: str) -> TokenPair:  # noqa: RE
 async def logout(ctx: AppContext, refresh_token: str) -> None:
     """End the session: the token and everything rotated from it stop working."""
     token_hash = _refresh_token_hash(ctx, refresh_token)
-    now = _now(ctx)
-    used = await queries.use_refresh_token(ctx.db, token_hash=token_hash, now=now)
+    used = await queries.use_refresh_token(ctx.db, token_hash=token_hash)
     if used is None:
         await _reject_refresh_token(ctx, token_hash)
-    await queries.revoke_refresh_token_family(ctx.db, family_id=used[1], now=now)
+    await queries.revoke_refresh_token_family(ctx.db, family_id=used[1])
     security_event("logout", outcome="succeeded", user_id=used[0], family=str(used[1]))
 
 
@@ -207,7 +204,7 @@ async def change_password(ctx: AppContext, user: UserRow, update: PasswordUpdate
     new_hash = await ctx.passwords.hash(update.new_password)
     async with ctx.db.transaction():
         await queries.change_password(ctx.db, user_id=user.id, password=new_hash)
-        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=user.id, now=_now(ctx))
+        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=user.id)
     security_event("password_change", outcome="succeeded", user_id=user.id)
 
 
@@ -234,9 +231,11 @@ async def request_password_reset(ctx: AppContext, email: str, address: str) -> J
 async def _send_reset_link(ctx: AppContext, user_id: int, email: str) -> None:
     settings = ctx.settings
     token, token_hash = ctx.tokens.issue_random("reset")
-    expires_at = _now(ctx) + timedelta(minutes=settings.password_reset_expire_minutes)
     await queries.create_password_reset_token(
-        ctx.db, user_id=user_id, token_hash=token_hash, expires_at=expires_at
+        ctx.db,
+        user_id=user_id,
+        token_hash=token_hash,
+        expire_minutes=settings.password_reset_expire_minutes,
     )
     link = settings.password_reset_url.replace("{token}", token)
     await ctx.outbox.send(
@@ -262,9 +261,8 @@ async def confirm_password_reset(
         security_event("password_reset", outcome="invalid_token", level=WARNING, client=address)
         raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
     new_hash = await ctx.passwords.hash(confirm.new_password)
-    now = _now(ctx)
     async with ctx.db.transaction():
-        account = await queries.use_password_reset_token(ctx.db, token_hash=token_hash, now=now)
+        account = await queries.use_password_reset_token(ctx.db, token_hash=token_hash)
         if account is None:
             security_event("password_reset", outcome="invalid_token", level=WARNING, client=address)
             raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
@@ -275,5 +273,5 @@ async def confirm_password_reset(
             loc=["body", "new_password"],
         )
         await queries.change_password(ctx.db, user_id=account.id, password=new_hash)
-        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=account.id, now=now)
+        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=account.id)
     security_event("password_reset", outcome="succeeded", user_id=account.id, client=address)

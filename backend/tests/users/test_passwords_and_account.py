@@ -9,8 +9,17 @@ import httpx
 import pytest
 
 from backend.core.mail import LoggingOutbox
-from backend.tests.conftest import FakeClock, RunningApp
+from backend.tests.conftest import (
+    FakeClock,
+    RunningApp,
+    build_app,
+    client_for,
+    database_time_passes,
+    make_settings,
+    running,
+)
 from backend.tests.factories import UserFixture, create_user
+from backend.tests.users.test_rate_limits import skewed
 
 pytestmark = pytest.mark.anyio
 
@@ -146,12 +155,12 @@ async def test_reset_for_an_unknown_email_looks_the_same_and_sends_nothing(
 
 
 async def test_reset_token_expires_after_an_hour(
-    app: RunningApp, client: httpx.AsyncClient, outbox: LoggingOutbox, clock: FakeClock
+    app: RunningApp, client: httpx.AsyncClient, outbox: LoggingOutbox, db_url: str
 ) -> None:
     user = await create_user(app.ctx)
     await request_reset(app, client, user.email)
     token = reset_token_from(outbox, user.email)
-    clock.advance(3601)
+    await database_time_passes(db_url, 3601)
     response = await client.post(
         app.url("users:confirm-password-reset"),
         json={"token": token, "new_password": "reset-password-1"},
@@ -298,3 +307,26 @@ async def test_common_and_context_passwords_are_refused_everywhere(
         assert response.status_code == 422, response.text
         assert refused in response.json()["detail"][0]["msg"]
         assert response.json()["detail"][0]["loc"][-1] in {"password", "new_password"}
+
+
+@pytest.mark.parametrize("skew", [-5, 5, 3600 + 70])
+async def test_a_reset_link_from_one_instance_works_on_an_instance_whose_clock_differs(
+    db_url: str, outbox: LoggingOutbox, skew: int
+) -> None:
+    """Requested on one instance, confirmed at once on another whose clock is off, even by
+    more than the link's lifetime: the database's clock decides the expiry."""
+    settings = make_settings(db_url)
+    async with (
+        running(build_app(settings, FakeClock(), outbox)) as one,
+        running(build_app(settings, skewed(skew), outbox)) as two,
+        client_for(one) as http_one,
+        client_for(two) as http_two,
+    ):
+        user = await create_user(one.ctx)
+        assert (await request_reset(one, http_one, user.email)).status_code == 202
+        token = reset_token_from(outbox, user.email)
+        confirmed = await http_two.post(
+            two.url("users:confirm-password-reset"),
+            json={"token": token, "new_password": "copper lantern meadow"},
+        )
+        assert confirmed.status_code == 204, confirmed.text

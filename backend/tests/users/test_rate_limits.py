@@ -11,6 +11,7 @@ from backend.tests.conftest import (
     RunningApp,
     build_app,
     client_for,
+    database_time_passes,
     make_settings,
     running,
 )
@@ -55,8 +56,8 @@ async def test_failed_logins_lock_the_account_for_that_address_only_across_insta
         # the attacker cannot lock the victim out from another address
         elsewhere = await attempt(two, http_two, user.email, user.password, "198.51.100.9")
         assert elsewhere.status_code == 200
-        # the window passes
-        clock.advance(15 * 60)
+        # the window passes (on the database's clock: the instances' clocks do not matter)
+        await database_time_passes(db_url, 15 * 60)
         assert (
             await attempt(one, http_one, user.email, user.password, "203.0.113.7")
         ).status_code == 200
@@ -101,7 +102,7 @@ async def test_requests_per_address_are_limited_for_login_and_reset(
         assert "retry-after" in limited.headers
         assert (await attempt(app, http, user.email, user.password, "192.0.2.1")).status_code == 429
         assert (await attempt(app, http, user.email, user.password, "192.0.2.2")).status_code == 200
-        clock.advance(60)
+        await database_time_passes(db_url, 60)
         assert (await attempt(app, http, user.email, user.password, "192.0.2.1")).status_code == 200
 
 
@@ -160,3 +161,38 @@ async def test_register_and_reset_confirm_count_against_the_address_limit(
             headers=from_address("192.0.2.10"),
         )
         assert elsewhere.status_code == 400
+
+
+def skewed(seconds: float) -> FakeClock:
+    """The clock of an instance that runs `seconds` ahead (negative: behind)."""
+    clock = FakeClock()
+    clock.advance(seconds)
+    return clock
+
+
+@pytest.mark.parametrize("skew", [-5, 5, -900])
+async def test_instances_with_different_clocks_count_into_the_same_window(
+    db_url: str, outbox: LoggingOutbox, skew: int
+) -> None:
+    """The window is the database's: an instance whose clock is off (by a few seconds, or
+    a whole window) neither resets the limit early nor keeps it late."""
+    settings = make_settings(db_url, trusted_proxies="127.0.0.1")
+    async with (
+        running(build_app(settings, FakeClock(), outbox)) as one,
+        running(build_app(settings, skewed(skew), outbox)) as two,
+        client_for(one) as http_one,
+        client_for(two) as http_two,
+    ):
+        user = await create_user(one.ctx)
+        for _ in range(10):
+            await attempt(one, http_one, user.email, "wrong-password", "203.0.113.8")
+        answers = [
+            await attempt(app, http, user.email, user.password, "203.0.113.8")
+            for app, http in ((one, http_one), (two, http_two))
+        ]
+        assert [a.status_code for a in answers] == [429, 429]
+        retry_after = [int(a.headers["retry-after"]) for a in answers]
+        assert abs(retry_after[0] - retry_after[1]) <= 1
+        await database_time_passes(db_url, 900)
+        again = await attempt(two, http_two, user.email, user.password, "203.0.113.8")
+        assert again.status_code == 200
