@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -96,26 +95,31 @@ async def login(pool: asyncpg.Pool, scope: Scope, receive: Receive, send: Send) 
     form = parse_qs((await read_body(receive)).decode())
     email, password = form["username"][0], form["password"][0]
     address = scope["client"][0]
-    now = time.time()
-    window = int(now // 60) * 60
-    start = datetime.fromtimestamp(window, UTC)
-    await pool.fetchval(
-        Q["hit_rate_limit"].sql,
-        bucket("auth-address", address),
-        start,
-        start + timedelta(seconds=60),
+    hit = Q["hit_rate_limit"]
+    await pool.fetchrow(
+        hit.sql, *hit.args({"bucket": bucket("auth-address", address), "window_seconds": 60})
     )
     failures = bucket("login-failures", email.lower(), address)
-    fail_start = datetime.fromtimestamp(int(now // 900) * 900, UTC)
-    await pool.fetchval(Q["get_rate_limit_hits"].sql, failures, fail_start)
+    check = Q["get_rate_limit_hits"]
+    await pool.fetchrow(check.sql, *check.args({"bucket": failures, "window_seconds": 900}))
     row = await pool.fetchrow(Q["get_user_credentials_by_email"].sql, email)
     if row is None or not await passwords.verify(row["password"], password):
         await respond(send, 401, {"detail": "Authentication was unsuccessful."})
         return
     await pool.execute(Q["clear_rate_limit"].sql, failures)
     refresh, token_hash = tokens.issue_random("refresh")
-    expires = datetime.now(UTC) + timedelta(days=30)
-    await pool.execute(Q["create_refresh_token"].sql, row["id"], uuid.uuid4(), token_hash, expires)
+    create = Q["create_refresh_token"]
+    await pool.execute(
+        create.sql,
+        *create.args(
+            {
+                "user_id": row["id"],
+                "family_id": uuid.uuid4(),
+                "token_hash": token_hash,
+                "expire_days": 30,
+            }
+        ),
+    )
     access = tokens.issue_access(user_id=row["id"], token_version=row["token_version"])
     await respond(
         send,
