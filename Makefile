@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PY
 
-.PHONY: sbom audit help run dev test lint format migrate db-start db-stop psql inspect seed backup restore bench install install-dev check-compose clean
+.PHONY: sbom audit help run dev test fault lint format migrate db-start db-stop psql inspect seed backup restore bench install install-dev check-compose clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,12 +49,23 @@ COVERAGE ?= --cov=backend --cov-branch --cov-report=term:skip-covered --cov-fail
 
 test: install-dev ## Set up everything and run the tests against real PostgreSQL (branch coverage >= 90%)
 	@before=$$(git status --porcelain 2>/dev/null); \
-	scripts/with-test-db $(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS); rc=$$?; \
+	scripts/with-test-db $(VENV)/bin/pytest -m 'not fault' $(COVERAGE) $(PYTEST_ARGS); rc=$$?; \
 	after=$$(git status --porcelain 2>/dev/null); \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "make test changed the working tree (tests must write only to temporary folders):" >&2; \
 	  diff <(echo "$$before") <(echo "$$after") >&2; exit 1; \
 	fi; exit $$rc
+
+FAULT_PACKAGES := iproute2 iptables faketime
+
+fault: install-dev ## Fault-injection suite: PostgreSQL in a network namespace, faults under load (root; ~6 min)
+	@missing=$$(for p in $(FAULT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -qq $$missing >/dev/null || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
+	  else echo "make fault needs: apt-get install $$missing" >&2; exit 1; fi; \
+	fi
+	$(VENV)/bin/pytest -m fault -n 0 -p no:randomly -s -q backend/tests/fault $(PYTEST_ARGS)
 
 lint: install-dev ## ruff (format check + lint), mypy --strict, squawk on every migration's SQL
 	$(VENV)/bin/ruff format --check .

@@ -26,12 +26,18 @@ except ValidationError as error:
 
 bind = os.environ.get("GUNICORN_BIND", f"{_settings.host}:{_settings.port}")
 workers = _settings.web_concurrency
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn's worker, whose graceful stop (SIGTERM, HUP reload, max_requests) drains
+# keep-alive connections instead of resetting them under the client (backend/core/worker.py).
+worker_class = "backend.core.worker.DrainingUvicornWorker"
 # SIGTERM: stop accepting, let in-flight requests finish (up to graceful_timeout), then
 # run the lifespan shutdown, which closes the database pool.
 graceful_timeout = 30
 timeout = 60
 keepalive = 5
+# Recycle a worker after about MAX_REQUESTS requests (0: never), each at a different count
+# (jitter), so the workers do not all restart at once; the stop drains like a reload.
+max_requests = int(os.environ.get("MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("MAX_REQUESTS_JITTER", str(max_requests // 10)))
 # One source of truth for proxies: the app's TRUSTED_PROXIES (the rate limiter reads
 # X-Forwarded-For itself, only from those peers). gunicorn's default (127.0.0.1) would let
 # uvicorn rewrite the client address from X-Forwarded-For before the app sees the request,

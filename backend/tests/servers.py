@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,12 +25,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Gunicorn:
+    """A running gunicorn master: its base URL, process (for signals) and port."""
+
+    base: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+
 @contextmanager
 def gunicorn(
     db_url: str, *, workers: int = 2, log_file: Path | None = None, **env: str
 ) -> Iterator[str]:
     """`gunicorn backend.main:app -c gunicorn.conf.py` as an operator runs it; its base URL.
     `log_file`: where its stderr (the app's JSON log) goes."""
+    with gunicorn_process(db_url, workers=workers, log_file=log_file, env=env) as server:
+        yield server.base
+
+
+@contextmanager
+def gunicorn_process(
+    db_url: str,
+    *,
+    workers: int = 2,
+    log_file: Path | None = None,
+    wrapper: list[str] | None = None,
+    wait_for: str = "/health/ready",
+    env: dict[str, str] | None = None,
+) -> Iterator[Gunicorn]:
+    """Like `gunicorn`, yielding the process too; `wrapper` prefixes the command (e.g.
+    `faketime`); started once `wait_for` answers 200."""
     port = free_port()
     environment = {
         **os.environ,
@@ -43,12 +69,13 @@ def gunicorn(
         "ARGON2_TIME_COST": "1",
         "ARGON2_MEMORY_COST_KIB": "8",
         "ARGON2_PARALLELISM": "1",
-        **env,
+        **(env or {}),
     }
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = log_file.open("ab") if log_file is not None else None
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "backend.main:app", "-c", "gunicorn.conf.py"],
+    command = [sys.executable, "-m", "gunicorn", "backend.main:app", "-c", "gunicorn.conf.py"]
+    process = subprocess.Popen(  # noqa: S603
+        [*(wrapper or []), *command],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
@@ -59,7 +86,7 @@ def gunicorn(
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{wait_for}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -68,7 +95,7 @@ def gunicorn(
                 text = errors.decode() if errors else log_file.read_text() if log_file else ""
                 raise RuntimeError(f"gunicorn did not start: {text[-2000:]}")
             time.sleep(0.2)
-        yield base
+        yield Gunicorn(base, port, process)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

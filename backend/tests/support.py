@@ -7,13 +7,15 @@ import contextlib
 
 
 class TCPProxy:
-    """Forwards 127.0.0.1:<port> to a target; `stop()` drops every connection and refuses
-    new ones (the database "goes down"), `start()` brings it back on the same port.
+    """Forwards 127.0.0.1:<port> to a target (each chunk held `delay` seconds); `stop()`
+    drops every connection and refuses new ones (the database "goes down"), `start()`
+    brings it back on the same port.
     `freeze()` is a silent partition: nothing is forwarded any more and new connections are
     accepted but never answered (no RST, no FIN), until `thaw()`."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, *, delay: float = 0.0) -> None:
         self.target = (target_host, target_port)
+        self.delay = delay  # seconds each chunk is held, both ways (a slow link)
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -53,6 +55,8 @@ class TCPProxy:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await source.read(65536):
                     await self._flowing.wait()
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
                     sink.write(data)
                     await sink.drain()
             sink.transport.abort()
