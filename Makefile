@@ -65,7 +65,7 @@ fault: install-dev ## Fault-injection suite: PostgreSQL in a network namespace, 
 	    apt-get install -y -qq $$missing >/dev/null || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
 	  else echo "make fault needs: apt-get install $$missing" >&2; exit 1; fi; \
 	fi
-	$(VENV)/bin/pytest -m fault -n 0 -p no:randomly -s -q backend/tests/fault $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m fault -n 0 -s -q backend/tests/fault $(PYTEST_ARGS)
 
 lint: install-dev ## ruff (format check + lint), mypy --strict, squawk on every migration's SQL
 	$(VENV)/bin/ruff format --check .

@@ -19,7 +19,6 @@ import pytest
 from backend.tests.fault.lab import NetnsPostgres, Request, create_database, missing_prerequisites
 from backend.tests.servers import Gunicorn, gunicorn_process
 
-REPORT: list[str] = []
 # Short deadlines keep the run short; the invariants do not depend on the values.
 REQUEST_TIMEOUT = 3.0
 SERVER_ENV = {
@@ -40,17 +39,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=f"fault lab cannot run here: {reason}"))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if REPORT:
-        terminalreporter.section("fault scenarios")
-        for line in REPORT:
-            terminalreporter.write_line(line)
-
-
 def report(name: str, line: str) -> None:
-    text = f"{name:<34} {line}"
-    REPORT.append(text)
-    print(text)
+    """The scenario's one line, as it ends."""
+    print(f"\n{name:<34} {line}")
 
 
 @dataclass
