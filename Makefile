@@ -47,9 +47,24 @@ dev: install-dev ## Like run, with uvicorn --reload (one process; reloads on bac
 
 COVERAGE ?= --cov=backend --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
 
-test: install-dev ## Set up everything and run the tests against real PostgreSQL (branch coverage >= 90%)
+# Debian packages a target needs: installed when missing if we can (root with apt), else
+# one line with the command to run.
+define need_packages
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $$missing" >&2; \
+	    apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
+	  else echo "this target needs: apt-get install $$missing" >&2; exit 1; fi; \
+	fi
+endef
+
+test: install-dev ## Set up everything and run the tests against real PostgreSQL (branch coverage >= 90%), then again through PgBouncer
+	$(call need_packages,pgbouncer)
 	@before=$$(git status --porcelain 2>/dev/null); \
-	scripts/with-test-db $(VENV)/bin/pytest -m 'not fault' $(COVERAGE) $(PYTEST_ARGS); rc=$$?; \
+	scripts/with-test-db $(VENV)/bin/pytest -m 'not fault' $(COVERAGE) $(PYTEST_ARGS) && \
+	{ echo "== the same suite, the app connecting through PgBouncer (transaction pooling) =="; \
+	  scripts/with-test-db --pgbouncer $(VENV)/bin/pytest -m 'not fault' -q $(PYTEST_ARGS); }; rc=$$?; \
 	after=$$(git status --porcelain 2>/dev/null); \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "make test changed the working tree (tests must write only to temporary folders):" >&2; \
@@ -58,13 +73,8 @@ test: install-dev ## Set up everything and run the tests against real PostgreSQL
 
 FAULT_PACKAGES := iproute2 iptables faketime
 
-fault: install-dev ## Fault-injection suite: PostgreSQL in a network namespace, faults under load (root; ~6 min)
-	@missing=$$(for p in $(FAULT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y -qq $$missing >/dev/null || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
-	  else echo "make fault needs: apt-get install $$missing" >&2; exit 1; fi; \
-	fi
+fault: install-dev ## Fault-injection suite: PostgreSQL in a network namespace, faults under load (root; ~3 min)
+	$(call need_packages,$(FAULT_PACKAGES))
 	$(VENV)/bin/pytest -m fault -n 0 -s -q backend/tests/fault $(PYTEST_ARGS)
 
 lint: install-dev ## ruff (format check + lint), mypy --strict, squawk on every migration's SQL

@@ -82,6 +82,7 @@ def database_from_settings(settings: Settings) -> Database:
             lock_timeout_ms=settings.db_lock_timeout_ms,
             idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
             statement_cache_size=settings.db_statement_cache_size,
+            behind_pgbouncer=settings.db_pooler == "pgbouncer",
             refuse_superuser=settings.environment == "production",
         ),
     )

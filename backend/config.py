@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     db_lock_timeout_ms: int = Field(2000, ge=0)
     db_idle_in_transaction_timeout_ms: int = Field(10000, ge=0)
     db_statement_cache_size: int = Field(100, ge=0, le=10000)
+    # "pgbouncer": PgBouncer in transaction mode between the app and PostgreSQL. The app then
+    # uses no prepared-statement cache and sends no startup parameters: the timeouts live on
+    # the database role (scripts/db-roles sets them).
+    db_pooler: Literal["none", "pgbouncer"] = "none"
     request_timeout_seconds: float = Field(10.0, gt=0, le=300)
 
     # Auth

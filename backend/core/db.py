@@ -16,6 +16,7 @@ query wrappers take no connection argument and simply join an open transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -106,6 +107,11 @@ class DatabaseOptions:
     lock_timeout_ms: int = 2000
     idle_in_transaction_timeout_ms: int = 10000
     statement_cache_size: int = 100
+    # PgBouncer in transaction mode: a prepared statement lives on one server connection but
+    # the next query may run on another (asyncpg's cache then runs the wrong statement or
+    # fails), and startup parameters other than application_name are refused. So: no cache,
+    # no startup parameters; the timeouts are the role's (`ALTER ROLE ... SET`).
+    behind_pgbouncer: bool = False
     refuse_superuser: bool = False  # production: never run as a superuser
 
 
@@ -122,6 +128,16 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     SET, advisory locks, cursors or LISTEN), so there is nothing else to reset."""
 
 
+async def _is_superuser(connection: asyncpg.Connection) -> bool:
+    """From the server's report at login; PgBouncer does not pass that one on, so ask."""
+    reported = getattr(connection.get_settings(), "is_superuser", None)
+    if reported is not None:
+        return bool(reported == "on")
+    return bool(
+        await connection.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    )
+
+
 async def _init_connection(connection: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
@@ -136,13 +152,14 @@ class Database:
         self.url = url
         self.options = options or DatabaseOptions()
         opts = self.options
-        server_settings = {
-            "application_name": "phresh",
-            "timezone": "UTC",
-            "statement_timeout": str(opts.statement_timeout_ms),
-            "lock_timeout": str(opts.lock_timeout_ms),
-            "idle_in_transaction_session_timeout": str(opts.idle_in_transaction_timeout_ms),
-        }
+        server_settings = {"application_name": "phresh"}
+        if not opts.behind_pgbouncer:
+            server_settings |= {
+                "timezone": "UTC",
+                "statement_timeout": str(opts.statement_timeout_ms),
+                "lock_timeout": str(opts.lock_timeout_ms),
+                "idle_in_transaction_session_timeout": str(opts.idle_in_transaction_timeout_ms),
+            }
         # `databases` ignores libpq's `sslmode` in the URL; hand it to asyncpg ourselves.
         sslmode = parse_qs(urlsplit(url).query).get("sslmode", [None])[-1]
         tls: dict[str, Any] = {"ssl": sslmode} if sslmode else {}
@@ -152,7 +169,7 @@ class Database:
             min_size=opts.min_size,
             max_size=opts.max_size,
             timeout=opts.connect_timeout,
-            statement_cache_size=opts.statement_cache_size,
+            statement_cache_size=0 if opts.behind_pgbouncer else opts.statement_cache_size,
             server_settings=server_settings,
             init=self._init_connection,
             reset=_keep_session,
@@ -161,11 +178,10 @@ class Database:
         self.observers: list[QueryObserver] = []
 
     async def _init_connection(self, connection: asyncpg.Connection) -> None:
-        if self.options.refuse_superuser and connection.get_settings().is_superuser == "on":
+        if self.options.refuse_superuser and await _is_superuser(connection):
             logger.error(
-                "refusing to use a superuser connection (role %r) in production; "
-                "connect as the app role (scripts/db-roles)",
-                connection.get_settings().session_authorization,
+                "refusing to use a superuser connection in production; "
+                "connect as the app role (scripts/db-roles)"
             )
             raise SuperuserRefused
         await _init_connection(connection)
@@ -330,7 +346,10 @@ class Database:
             # connection instead (the server rolls back a session that went away); the
             # release below then returns at once.
             if connection is not None:
-                connection.terminate()
+                # transaction() may have terminated it already, which detaches it from the
+                # pool: a second terminate would raise InterfaceError over the cancellation.
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    connection.terminate()
             raise
         finally:
             if connection is not None:

@@ -55,6 +55,40 @@ def database_url(name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}", query=query))
 
 
+def pooled(url: str) -> str | None:
+    """The URL the app under test uses instead of `url` when this run goes through PgBouncer
+    (TEST_PGBOUNCER_URL, set by `scripts/with-test-db --pgbouncer`): the same database and
+    role on PgBouncer's address. None when the run is direct, or `url` is not on the test
+    server (a lab's own cluster, a fault proxy)."""
+    pgbouncer = os.environ.get("TEST_PGBOUNCER_URL")
+    if not pgbouncer:
+        return None
+    parts, server = urlsplit(url), urlsplit(server_url())
+    if (parts.hostname, parts.port) != (server.hostname, server.port):
+        return None
+    bouncer = urlsplit(pgbouncer)
+    netloc = parts.netloc.replace(
+        f"{server.hostname}:{server.port}", f"{bouncer.hostname}:{bouncer.port}"
+    )
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def role_timeouts_behind_pgbouncer(db_url: str, **settings: str) -> None:
+    """Behind PgBouncer the app sends no timeouts (it refuses startup parameters): as in
+    production, they are the role's. Set them on the test's role in the test's database."""
+    if pooled(db_url) is None:
+        return
+    name = urlsplit(db_url).path.lstrip("/")
+    connection = await asyncpg.connect(db_url)
+    try:
+        for setting, value in settings.items():
+            await connection.execute(
+                f"ALTER ROLE CURRENT_USER IN DATABASE \"{name}\" SET {setting} = '{value}'"
+            )
+    finally:
+        await connection.close()
+
+
 def admin_url() -> str:
     return database_url(urlsplit(server_url()).path.lstrip("/") or "postgres")
 
@@ -190,6 +224,8 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "db_pool_warm_size": 0,
         **overrides,
     }
+    if (through_pgbouncer := pooled(values["database_url"])) is not None:
+        values |= {"database_url": through_pgbouncer, "db_pooler": "pgbouncer"}
     return Settings(_env_file=None, **values)
 
 
@@ -244,7 +280,11 @@ async def client(app: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def database(db_url: str) -> AsyncIterator[Database]:
     """The app's Database class on the test's database (for query-level tests)."""
-    db = Database(db_url, DatabaseOptions(warm_size=0))
+    through_pgbouncer = pooled(db_url)
+    db = Database(
+        through_pgbouncer or db_url,
+        DatabaseOptions(warm_size=0, behind_pgbouncer=through_pgbouncer is not None),
+    )
     await db.connect()
     try:
         yield db

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from backend.tests.conftest import pooled
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -72,6 +74,8 @@ def gunicorn_process(
         **(env or {}),
     }
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if (through_pgbouncer := pooled(environment["DATABASE_URL"])) is not None:
+        environment |= {"DATABASE_URL": through_pgbouncer, "DB_POOLER": "pgbouncer"}
     log = log_file.open("ab") if log_file is not None else None
     command = [sys.executable, "-m", "gunicorn", "backend.main:app", "-c", "gunicorn.conf.py"]
     process = subprocess.Popen(  # noqa: S603

@@ -35,3 +35,12 @@ ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
     GRANT USAGE, SELECT ON SEQUENCES TO :"app";
+
+-- The app role's session defaults in this database. The app also sends them when it
+-- connects directly; behind PgBouncer (DB_POOLER=pgbouncer), which refuses startup
+-- parameters, these are the timeouts that hold.
+ALTER ROLE :"app" IN DATABASE :"dbname" SET statement_timeout = :'statement_timeout';
+ALTER ROLE :"app" IN DATABASE :"dbname" SET lock_timeout = :'lock_timeout';
+ALTER ROLE :"app" IN DATABASE :"dbname"
+    SET idle_in_transaction_session_timeout = :'idle_in_transaction_timeout';
+ALTER ROLE :"app" IN DATABASE :"dbname" SET timezone = 'UTC';

@@ -14,7 +14,14 @@ import pytest
 from backend.core.db import Database, DatabaseOptions
 from backend.core.errors import DatabaseUnavailable
 from backend.core.sql import parse_queries
-from backend.tests.conftest import FakeClock, build_app, client_for, make_settings, running
+from backend.tests.conftest import (
+    FakeClock,
+    build_app,
+    client_for,
+    make_settings,
+    role_timeouts_behind_pgbouncer,
+    running,
+)
 from backend.tests.factories import create_user
 from backend.tests.support import TCPProxy
 
@@ -85,6 +92,7 @@ async def test_statement_timeout_is_503_not_a_hang(db_url: str) -> None:
 
 async def test_lock_timeout_is_503(db_url: str, clock: FakeClock, outbox) -> None:
     settings = make_settings(db_url, db_lock_timeout_ms=200)
+    await role_timeouts_behind_pgbouncer(db_url, lock_timeout="200ms")
     async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
         user = await create_user(app.ctx)
         blocker = await asyncpg.connect(db_url)
@@ -241,3 +249,35 @@ async def test_the_deadline_is_a_hard_bound_under_a_silent_partition(
     finally:
         proxy.thaw()
         await proxy.stop()
+
+
+async def test_a_transaction_the_deadline_cancels_is_503_not_500(
+    db_url: str, clock: FakeClock, outbox
+) -> None:
+    """No lock or statement timeout: only the request deadline ends the wait, inside a
+    transaction. The connection is dropped (the server rolls back) and the client gets 503."""
+    settings = make_settings(
+        db_url, db_lock_timeout_ms=0, db_statement_timeout_ms=0, request_timeout_seconds=0.5
+    )
+    await role_timeouts_behind_pgbouncer(db_url, lock_timeout="0", statement_timeout="0")
+    async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
+        user = await create_user(app.ctx)
+        blocker = await asyncpg.connect(db_url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user.id)
+                response = await http.put(
+                    "/api/users/me/password/",
+                    json={
+                        "password_update": {
+                            "current_password": user.password,
+                            "new_password": "another-pass-1",
+                        }
+                    },
+                    headers=user.headers,
+                )
+        finally:
+            await blocker.close()
+        assert response.status_code == 503
+        assert response.json()["code"] == "request_timeout"
+        assert (await http.get("/health/ready")).status_code == 200
