@@ -9,6 +9,7 @@ import time
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 import pytest
 
 from backend.core.db import Database, DatabaseOptions
@@ -22,7 +23,7 @@ from backend.tests.conftest import (
     role_timeouts_behind_pgbouncer,
     running,
 )
-from backend.tests.factories import create_user
+from backend.tests.factories import UserFixture, create_user
 from backend.tests.support import TCPProxy
 
 pytestmark = pytest.mark.anyio
@@ -90,27 +91,35 @@ async def test_statement_timeout_is_503_not_a_hang(db_url: str) -> None:
         await db.disconnect()
 
 
+async def change_password_while_the_user_row_is_locked(
+    db_url: str, http: httpx.AsyncClient, user: UserFixture
+) -> httpx.Response:
+    """PUT /me/password/ (a transaction that updates the user's row) while another session
+    holds that row locked."""
+    blocker = await asyncpg.connect(db_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user.id)
+            return await http.put(
+                "/api/users/me/password/",
+                json={
+                    "password_update": {
+                        "current_password": user.password,
+                        "new_password": "another-pass-1",
+                    }
+                },
+                headers=user.headers,
+            )
+    finally:
+        await blocker.close()
+
+
 async def test_lock_timeout_is_503(db_url: str, clock: FakeClock, outbox) -> None:
     settings = make_settings(db_url, db_lock_timeout_ms=200)
     await role_timeouts_behind_pgbouncer(db_url, lock_timeout="200ms")
     async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
         user = await create_user(app.ctx)
-        blocker = await asyncpg.connect(db_url)
-        try:
-            async with blocker.transaction():
-                await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user.id)
-                response = await http.put(
-                    "/api/users/me/password/",
-                    json={
-                        "password_update": {
-                            "current_password": user.password,
-                            "new_password": "another-pass-1",
-                        }
-                    },
-                    headers=user.headers,
-                )
-        finally:
-            await blocker.close()
+        response = await change_password_while_the_user_row_is_locked(db_url, http, user)
     assert response.status_code == 503
 
 
@@ -262,22 +271,7 @@ async def test_a_transaction_the_deadline_cancels_is_503_not_500(
     await role_timeouts_behind_pgbouncer(db_url, lock_timeout="0", statement_timeout="0")
     async with running(build_app(settings, clock, outbox)) as app, client_for(app) as http:
         user = await create_user(app.ctx)
-        blocker = await asyncpg.connect(db_url)
-        try:
-            async with blocker.transaction():
-                await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user.id)
-                response = await http.put(
-                    "/api/users/me/password/",
-                    json={
-                        "password_update": {
-                            "current_password": user.password,
-                            "new_password": "another-pass-1",
-                        }
-                    },
-                    headers=user.headers,
-                )
-        finally:
-            await blocker.close()
+        response = await change_password_while_the_user_row_is_locked(db_url, http, user)
         assert response.status_code == 503
         assert response.json()["code"] == "request_timeout"
         assert (await http.get("/health/ready")).status_code == 200
