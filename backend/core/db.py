@@ -21,8 +21,8 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +41,37 @@ QueryObserver = Callable[[str, float], None]
 _transaction_connection: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
     "phresh_transaction_connection", default=None
 )
+
+
+class WaitBudget:
+    """Once a request has waited for a pool connection: the loop time by which its
+    statements must be done waiting. Its lock budget counts from the start of that first
+    wait, so pool and lock waits do not add up (see `Database._connection`)."""
+
+    __slots__ = ("ends",)
+
+    def __init__(self) -> None:
+        self.ends: float | None = None
+
+
+_wait_budget: contextvars.ContextVar[WaitBudget | None] = contextvars.ContextVar(
+    "phresh_wait_budget", default=None
+)
+
+
+@contextmanager
+def request_wait_budget() -> Iterator[None]:
+    """One budget for every statement of the block (a request: LimitsMiddleware)."""
+    token = _wait_budget.set(WaitBudget())
+    try:
+        yield
+    finally:
+        _wait_budget.reset(token)
+
+
+# A pool wait longer than this means the pool is saturated (a free connection is handed
+# over in microseconds; opening a new one takes a few milliseconds).
+_SATURATED_AFTER = 0.05
 
 # Errors that mean "the database cannot serve us right now", not "the request is wrong".
 _UNAVAILABLE = (
@@ -332,19 +363,34 @@ class Database:
 
         `asyncio.timeout` costs a timer; asyncpg's own `acquire(timeout=)` would start a
         task per call. The release (shielded by asyncpg) runs even when the deadline fires
-        just after the connection was handed over."""
+        just after the connection was handed over.
+
+        A saturated pool (we waited for the connection) and a lock would otherwise stack:
+        up to `acquire_timeout` for the connection, then `lock_timeout` for the lock, for
+        each statement. The time waited counts against the lock budget instead: from the
+        request's first wait for the pool, its statements get a client-side timeout of
+        what is left of `lock_timeout` since that wait began."""
         pool = self.pool
         connection = None
+        budget, token = _wait_budget.get(), None
+        if budget is None:  # outside a request: a budget for this connection only
+            budget = WaitBudget()
+            token = _wait_budget.set(budget)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             async with asyncio.timeout(self.options.acquire_timeout):
                 connection = await pool.acquire()
+            saturated = loop.time() - started > _SATURATED_AFTER
+            if saturated and budget.ends is None and self.options.lock_timeout_ms:
+                budget.ends = started + self.options.lock_timeout_ms / 1000
             yield connection
-        except asyncio.CancelledError:
-            # The request deadline (or a client that left) cancelled us mid-statement.
-            # Releasing would wait for asyncpg's query cancel, which needs a new connection
-            # to the server: under a silent partition that wait has no bound. Drop the
-            # connection instead (the server rolls back a session that went away); the
-            # release below then returns at once.
+        except (asyncio.CancelledError, TimeoutError):
+            # The request deadline (or a client that left) cancelled us mid-statement, or the
+            # wait budget ran out. Releasing would wait for asyncpg's query cancel, which
+            # needs a new connection to the server: under a silent partition that wait has
+            # no bound. Drop the connection instead (the server rolls back a session that
+            # went away); the release below then returns at once.
             if connection is not None:
                 # transaction() may have terminated it already, which detaches it from the
                 # pool: a second terminate would raise InterfaceError over the cancellation.
@@ -352,6 +398,8 @@ class Database:
                     connection.terminate()
             raise
         finally:
+            if token is not None:
+                _wait_budget.reset(token)
             if connection is not None:
                 await pool.release(connection)
 
@@ -360,15 +408,19 @@ class Database:
             return await self._call(connection, query, args)
 
     async def _call(self, connection: asyncpg.Connection, query: Query, args: list[Any]) -> Any:
-        # No client-side timeout per statement: the server's statement_timeout bounds a slow
+        # Normally no client-side timeout: the server's statement_timeout bounds a slow
         # statement, the request deadline (LimitsMiddleware) a server that went silent.
+        # After a wait for the pool, what is left of the lock budget (see `_connection`).
+        budget = _wait_budget.get()
+        ends = None if budget is None else budget.ends
+        timeout = None if ends is None else max(0.001, ends - asyncio.get_running_loop().time())
         if query.kind == "one":
-            return await connection.fetchrow(query.sql, *args)
+            return await connection.fetchrow(query.sql, *args, timeout=timeout)
         if query.kind == "many":
-            return await connection.fetch(query.sql, *args)
+            return await connection.fetch(query.sql, *args, timeout=timeout)
         if query.kind == "value":
-            return await connection.fetchval(query.sql, *args)
-        await connection.execute(query.sql, *args)
+            return await connection.fetchval(query.sql, *args, timeout=timeout)
+        await connection.execute(query.sql, *args, timeout=timeout)
         return None
 
     # -- transactions ------------------------------------------------------------------
@@ -388,20 +440,21 @@ class Database:
                 return
             async with self._connection() as connection:
                 token = _transaction_connection.set(connection)
-                cancelled = False
+                abandoned: BaseException | None = None
                 try:
                     async with connection.transaction():
                         try:
                             yield
-                        except asyncio.CancelledError:
-                            # No ROLLBACK round trip (it could wait on a dead network):
-                            # terminate, and the server rolls the transaction back.
-                            cancelled = True
+                        except (asyncio.CancelledError, TimeoutError) as error:
+                            # Cancelled by the deadline, or out of wait budget: no ROLLBACK
+                            # round trip (it could wait on a dead network, or on asyncpg's
+                            # query cancel): terminate, and the server rolls back.
+                            abandoned = error
                             connection.terminate()
                             raise
                 except asyncpg.InterfaceError:
-                    if cancelled:  # the ROLLBACK found the connection closed, as intended
-                        raise asyncio.CancelledError from None
+                    if abandoned is not None:  # the ROLLBACK found it closed, as intended
+                        raise abandoned from None
                     raise
                 finally:
                     _transaction_connection.reset(token)

@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.core.db import request_wait_budget
 from backend.core.errors import PayloadTooLarge
 from backend.core.logging import request_id_var
 
@@ -217,8 +218,9 @@ class LimitsMiddleware:
             await send(message)
 
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                await self.app(scope, limited_receive, tracking_send)
+            with request_wait_budget():
+                async with asyncio.timeout(self.timeout_seconds):
+                    await self.app(scope, limited_receive, tracking_send)
         except TimeoutError:
             if response_started:
                 raise

@@ -275,3 +275,37 @@ async def test_a_transaction_the_deadline_cancels_is_503_not_500(
         assert response.status_code == 503
         assert response.json()["code"] == "request_timeout"
         assert (await http.get("/health/ready")).status_code == 200
+
+
+async def count_users(db: Database, *, in_transaction: bool) -> int:
+    if not in_transaction:
+        return int(await db.fetch_value(COUNT_USERS))
+    async with db.transaction():
+        return int(await db.fetch_value(COUNT_USERS))
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+async def test_pool_and_lock_waits_do_not_add_up(db_url: str, in_transaction: bool) -> None:
+    """With the pool saturated and the table locked, the wait for a connection counts
+    against the lock budget: the 503 comes after about `lock_timeout` from the start of the
+    wait (2 s), not the pool wait plus `lock_timeout` (1.4 + 2 s)."""
+    db = Database(
+        db_url, DatabaseOptions(warm_size=0, max_size=1, acquire_timeout=3, lock_timeout_ms=2000)
+    )
+    await db.connect()
+    blocker = await asyncpg.connect(db_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            hog = asyncio.create_task(db.fetch_value(SLEEP, seconds=1.5))
+            await asyncio.sleep(0.1)
+            started = time.perf_counter()
+            with pytest.raises(DatabaseUnavailable):
+                await count_users(db, in_transaction=in_transaction)
+            waited = time.perf_counter() - started
+            await hog
+        assert waited < 2.6, waited
+        assert await db.fetch_value(COUNT_USERS) == 0  # the pool is whole again
+    finally:
+        await blocker.close()
+        await db.disconnect()

@@ -18,7 +18,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from backend.tests.fault.conftest import REQUEST_TIMEOUT, Lab, Service, later, report, service
+from backend.tests.fault.conftest import (
+    REQUEST_TIMEOUT,
+    SERVER_ENV,
+    Lab,
+    Service,
+    later,
+    report,
+    service,
+)
 from backend.tests.fault.lab import Recording, check_invariants, load, sql
 from backend.tests.support import TCPProxy
 
@@ -166,6 +174,8 @@ def test_a_locked_table_gives_503_within_the_deadline(lab: Lab, running: Service
             load(running.server.port, running.traffic, recording, seconds=8), hold_lock()
         )
         slowest = answered_within_the_deadline(recording)
+        lock_timeout = int(SERVER_ENV["DB_LOCK_TIMEOUT_MS"]) / 1000
+        assert slowest <= lock_timeout + 0.5, slowest  # pool and lock waits do not add up
         line = await check_invariants(running.server, lab.admin_url, recording, running.log)
         return f"4 s lock, lock_timeout 1 s, slowest {slowest:.2f}s; {line}"
 
