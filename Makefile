@@ -48,19 +48,22 @@ dev: install-dev ## Like run, with uvicorn --reload (one process; reloads on bac
 COVERAGE ?= --cov=backend --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
 
 # Debian packages a target needs: installed when missing if we can (root with apt), else
-# one line with the command to run.
+# one line with the command to run. Services they bring (nginx) are not started: a
+# policy-rc.d says no while apt runs.
 define need_packages
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing $$missing" >&2; \
-	    apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
+	    guard=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; }; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; \
+	    [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; \
 	  else echo "this target needs: apt-get install $$missing" >&2; exit 1; fi; \
 	fi
 endef
 
 test: install-dev ## Set up everything and run the tests against real PostgreSQL (branch coverage >= 90%), then again through PgBouncer
-	$(call need_packages,pgbouncer)
+	$(call need_packages,pgbouncer nginx)
 	@before=$$(git status --porcelain 2>/dev/null); \
 	scripts/with-test-db $(VENV)/bin/pytest -m 'not fault' $(COVERAGE) $(PYTEST_ARGS) && \
 	{ echo "== the same suite, the app connecting through PgBouncer (transaction pooling) =="; \
