@@ -159,16 +159,6 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     SET, advisory locks, cursors or LISTEN), so there is nothing else to reset."""
 
 
-async def _is_superuser(connection: asyncpg.Connection) -> bool:
-    """From the server's report at login; PgBouncer does not pass that one on, so ask."""
-    reported = getattr(connection.get_settings(), "is_superuser", None)
-    if reported is not None:
-        return bool(reported == "on")
-    return bool(
-        await connection.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-    )
-
-
 async def _init_connection(connection: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
@@ -209,10 +199,12 @@ class Database:
         self.observers: list[QueryObserver] = []
 
     async def _init_connection(self, connection: asyncpg.Connection) -> None:
-        if self.options.refuse_superuser and await _is_superuser(connection):
+        # PostgreSQL reports is_superuser at login (PgBouncer passes the report on).
+        if self.options.refuse_superuser and connection.get_settings().is_superuser == "on":
             logger.error(
-                "refusing to use a superuser connection in production; "
-                "connect as the app role (scripts/db-roles)"
+                "refusing to use a superuser connection (role %r) in production; "
+                "connect as the app role (scripts/db-roles)",
+                connection.get_settings().session_authorization,
             )
             raise SuperuserRefused
         await _init_connection(connection)
