@@ -21,6 +21,25 @@ from backend.tests.conftest import pooled
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@dataclass(frozen=True)
+class NewAccount:
+    email: str
+    password: str
+    access_token: str
+
+
+def register_over_http(http: httpx.Client, prefix: str) -> NewAccount:
+    """A new account, registered through the running server's API."""
+    name = f"{prefix}_{os.urandom(4).hex()}"
+    email, password = f"{name}@example.com", f"amber-{os.urandom(4).hex()}-kettle"
+    created = http.post(
+        "/api/users/",
+        json={"new_user": {"email": email, "username": name, "password": password}},
+    )
+    assert created.status_code == 201, created.text
+    return NewAccount(email, password, created.json()["access_token"]["access_token"])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from backend.tests.fault.lab import NetnsPostgres, Request, create_database, missing_prerequisites
-from backend.tests.servers import Gunicorn, gunicorn_process
+from backend.tests.servers import Gunicorn, gunicorn_process, register_over_http
 
 # Short deadlines keep the run short; the invariants do not depend on the values.
 REQUEST_TIMEOUT = 3.0
@@ -95,19 +94,7 @@ def _accounts(base: str, count: int) -> tuple[list[str], list[int]]:
     tokens, cleanings = [], []
     with httpx.Client(base_url=base, timeout=10) as http:
         for _ in range(count):
-            name = f"fault_{os.urandom(4).hex()}"
-            created = http.post(
-                "/api/users/",
-                json={
-                    "new_user": {
-                        "email": f"{name}@example.com",
-                        "username": name,
-                        "password": f"amber-{os.urandom(4).hex()}-kettle",
-                    }
-                },
-            )
-            assert created.status_code == 201, created.text
-            token = created.json()["access_token"]["access_token"]
+            token = register_over_http(http, "fault").access_token
             tokens.append(token)
             job = http.post(
                 "/api/cleanings/",

@@ -5,7 +5,6 @@ the one the clock must decide: an access token past its lifetime (plus leeway)."
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from backend.tests.fault.conftest import SERVER_ENV, Lab, report
-from backend.tests.servers import gunicorn_process
+from backend.tests.servers import gunicorn_process, register_over_http
 
 pytestmark = pytest.mark.fault
 
@@ -63,14 +62,8 @@ def server_clock(http: httpx.Client) -> float:
 
 
 def new_account(http: httpx.Client) -> tuple[str, str, str]:
-    name = f"skew_{os.urandom(4).hex()}"
-    email, password = f"{name}@example.com", f"cobalt-{os.urandom(4).hex()}-fern"
-    created = http.post(
-        "/api/users/",
-        json={"new_user": {"email": email, "username": name, "password": password}},
-    )
-    assert created.status_code == 201, created.text
-    return email, password, created.json()["access_token"]["access_token"]
+    account = register_over_http(http, "skew")
+    return account.email, account.password, account.access_token
 
 
 def login(http: httpx.Client, email: str, password: str) -> httpx.Response:

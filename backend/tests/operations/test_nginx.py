@@ -5,7 +5,6 @@ around without failing a request."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.tests.servers import ROOT, Gunicorn, free_port, gunicorn_process
+from backend.tests.servers import ROOT, Gunicorn, free_port, gunicorn_process, register_over_http
 from scripts.render_nginx import render
 
 pytestmark = pytest.mark.slow
@@ -88,14 +87,8 @@ def client_from(base: str, address: str) -> httpx.Client:
 
 
 def register(http: httpx.Client) -> tuple[str, str]:
-    name = f"edge_{os.urandom(4).hex()}"
-    email, password = f"{name}@example.com", f"harbour-{os.urandom(4).hex()}-moss"
-    created = http.post(
-        "/api/users/",
-        json={"new_user": {"email": email, "username": name, "password": password}},
-    )
-    assert created.status_code == 201, created.text
-    return email, password
+    account = register_over_http(http, "edge")
+    return account.email, account.password
 
 
 def login(http: httpx.Client, email: str, password: str, forwarded_for: str | None = None) -> int:
