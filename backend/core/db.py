@@ -44,14 +44,17 @@ _transaction_connection: contextvars.ContextVar[asyncpg.Connection | None] = con
 
 
 class WaitBudget:
-    """Once a request has waited for a pool connection: the loop time by which its
-    statements must be done waiting. Its lock budget counts from the start of that first
-    wait, so pool and lock waits do not add up (see `Database._connection`)."""
+    """A request's database waits share one budget, `lock_timeout`, counted from its first
+    call to the database (see `Database._connection`)."""
 
-    __slots__ = ("ends",)
+    __slots__ = ("bounded", "started")
 
     def __init__(self) -> None:
-        self.ends: float | None = None
+        self.started: float | None = None  # loop time of the first call
+        self.bounded = False  # it waited for the pool: its statements get the rest
+
+    def left(self, lock_timeout: float, now: float) -> float:
+        return lock_timeout if self.started is None else self.started + lock_timeout - now
 
 
 _wait_budget: contextvars.ContextVar[WaitBudget | None] = contextvars.ContextVar(
@@ -351,17 +354,17 @@ class Database:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection, the wait for it bounded by `acquire_timeout`.
+        """A pooled connection, the wait for it bounded by `acquire_timeout` (or less).
 
         `asyncio.timeout` costs a timer; asyncpg's own `acquire(timeout=)` would start a
         task per call. The release (shielded by asyncpg) runs even when the deadline fires
         just after the connection was handed over.
 
-        A saturated pool (we waited for the connection) and a lock would otherwise stack:
-        up to `acquire_timeout` for the connection, then `lock_timeout` for the lock, for
-        each statement. The time waited counts against the lock budget instead: from the
-        request's first wait for the pool, its statements get a client-side timeout of
-        what is left of `lock_timeout` since that wait began."""
+        Pool and lock waits would otherwise stack: up to `acquire_timeout` for a connection,
+        then `lock_timeout` for a lock, for each statement. They share one budget instead,
+        `lock_timeout` from the request's first call: a request that has used it up waits
+        for a busy pool no longer than a hand-over takes, and once it has waited for the
+        pool its statements get a client-side timeout of what is left."""
         pool = self.pool
         connection = None
         budget, token = _wait_budget.get(), None
@@ -370,12 +373,17 @@ class Database:
             token = _wait_budget.set(budget)
         loop = asyncio.get_running_loop()
         started = loop.time()
+        lock_timeout = self.options.lock_timeout_ms / 1000
+        limit = self.options.acquire_timeout
+        if budget.started is None:
+            budget.started = started
+        elif lock_timeout:
+            limit = min(limit, max(_SATURATED_AFTER, budget.left(lock_timeout, started)))
         try:
-            async with asyncio.timeout(self.options.acquire_timeout):
+            async with asyncio.timeout(limit):
                 connection = await pool.acquire()
-            saturated = loop.time() - started > _SATURATED_AFTER
-            if saturated and budget.ends is None and self.options.lock_timeout_ms:
-                budget.ends = started + self.options.lock_timeout_ms / 1000
+            if loop.time() - started > _SATURATED_AFTER:
+                budget.bounded = True
             yield connection
         except (asyncio.CancelledError, TimeoutError):
             # The request deadline (or a client that left) cancelled us mid-statement, or the
@@ -403,9 +411,11 @@ class Database:
         # Normally no client-side timeout: the server's statement_timeout bounds a slow
         # statement, the request deadline (LimitsMiddleware) a server that went silent.
         # After a wait for the pool, what is left of the lock budget (see `_connection`).
+        timeout = None
         budget = _wait_budget.get()
-        ends = None if budget is None else budget.ends
-        timeout = None if ends is None else max(0.001, ends - asyncio.get_running_loop().time())
+        if budget is not None and budget.bounded and self.options.lock_timeout_ms:
+            now = asyncio.get_running_loop().time()
+            timeout = max(0.001, budget.left(self.options.lock_timeout_ms / 1000, now))
         if query.kind == "one":
             return await connection.fetchrow(query.sql, *args, timeout=timeout)
         if query.kind == "many":

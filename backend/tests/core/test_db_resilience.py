@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from backend.core.db import Database, DatabaseOptions
+from backend.core.db import Database, DatabaseOptions, request_wait_budget
 from backend.core.errors import DatabaseUnavailable
 from backend.core.sql import parse_queries
 from backend.tests.conftest import (
@@ -305,6 +305,43 @@ async def test_pool_and_lock_waits_do_not_add_up(db_url: str, in_transaction: bo
             waited = time.perf_counter() - started
             await hog
         assert waited < 2.6, waited
+        assert await db.fetch_value(COUNT_USERS) == 0  # the pool is whole again
+    finally:
+        await blocker.close()
+        await db.disconnect()
+
+
+async def test_a_lock_wait_then_a_busy_pool_do_not_add_up(db_url: str) -> None:
+    """A statement that waited most of `lock_timeout` for a lock (and then got it) leaves
+    the request little budget: its next wait for a busy pool ends where the budget ends
+    (1.5 s from its first call), not when the pool frees up (2 s) or after
+    `acquire_timeout` (4 s)."""
+    db = Database(
+        db_url, DatabaseOptions(warm_size=0, max_size=1, acquire_timeout=3, lock_timeout_ms=1500)
+    )
+    await db.connect()
+    blocker = await asyncpg.connect(db_url)
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+
+    async def release_the_lock_and_hog_the_pool() -> None:
+        await asyncio.sleep(0.9)
+        hog = asyncio.create_task(db.fetch_value(SLEEP, seconds=1.0))  # queued for the pool
+        await asyncio.sleep(0.1)
+        await transaction.commit()
+        await hog
+
+    try:
+        background = asyncio.create_task(release_the_lock_and_hog_the_pool())
+        started = time.perf_counter()
+        with request_wait_budget():
+            assert await db.fetch_value(COUNT_USERS) == 0  # waited 1 s for the lock
+            with pytest.raises(DatabaseUnavailable):
+                await db.fetch_value(COUNT_USERS)  # the pool is busy for 1 s
+        waited = time.perf_counter() - started
+        await background
+        assert waited < 1.8, waited
         assert await db.fetch_value(COUNT_USERS) == 0  # the pool is whole again
     finally:
         await blocker.close()
