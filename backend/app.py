@@ -28,6 +28,7 @@ from backend.core.mail import LoggingOutbox, Outbox, SMTPOutbox, SMTPSettings, U
 from backend.core.metrics import Metrics
 from backend.core.middleware import JSONCORSMiddleware, LimitsMiddleware, RequestContextMiddleware
 from backend.core.openapi import openapi_json
+from backend.core.replica import PublicReads
 from backend.core.schema import expected_revision
 from backend.core.security import Argon2Parameters, Clock, Passwords, Tokens
 from backend.evaluations.routes import routes as evaluation_routes
@@ -69,9 +70,11 @@ def route_templates(routes: list[BaseRoute], prefix: str = "") -> dict[int, str]
     return templates
 
 
-def database_from_settings(settings: Settings) -> Database:
+def database_from_settings(settings: Settings, url: str | None = None) -> Database:
+    """The primary (or, with `url`, another server such as the replica) with the pool and
+    timeouts the settings give."""
     return Database(
-        settings.dsn,
+        url or settings.dsn,
         DatabaseOptions(
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
@@ -200,11 +203,18 @@ def create_app(
     """Build the ASGI app. Tests pass their own database, clock, outbox or hasher."""
     configure_logging(settings.log_level)
     db = database or database_from_settings(settings)
+    replica = settings.database_replica_url
+    reads = PublicReads(
+        db,
+        database_from_settings(settings, replica) if replica else None,
+        max_lag=settings.replica_max_lag_seconds,
+    )
     routes = url_map()
     metrics = Metrics(db)
     ctx = AppContext(
         settings=settings,
         db=db,
+        reads=reads,
         passwords=passwords
         or Passwords(
             Argon2Parameters(
@@ -230,10 +240,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await db.connect()  # lazy: never waits for PostgreSQL
+        await reads.start()
         try:
             yield {"ctx": ctx}
         finally:
             await ctx.jobs.drain()
+            await reads.stop()
             await db.disconnect()
 
     templates = route_templates(routes)

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # uses no prepared-statement cache and sends no startup parameters: the timeouts live on
     # the database role (scripts/db-roles sets them).
     db_pooler: Literal["none", "pgbouncer"] = "none"
+    # A streaming replica for public reads (the feed, other users' cleanings, profiles,
+    # evaluations) while it is at most REPLICA_MAX_LAG_SECONDS behind; else the primary.
+    database_replica_url: str | None = None
+    replica_max_lag_seconds: float = Field(1.0, gt=0, le=60)
     request_timeout_seconds: float = Field(10.0, gt=0, le=300)
 
     # Auth
@@ -109,7 +113,7 @@ class Settings(BaseSettings):
             ipaddress.ip_network(item, strict=False)  # raises ValueError naming the bad item
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_replica_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("postgresql://", "postgres://")):

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from backend.cleanings.models import CleaningPublic, LockedCleaning
-from backend.core.db import Database
+from backend.core.db import Database, Reader
 from backend.core.sql import load_queries
 
 QUERIES = load_queries("cleanings")
@@ -34,7 +34,7 @@ async def create_cleaning(
 
 
 async def get_cleaning_by_id(
-    db: Database, *, cleaning_id: int, viewer_id: int
+    db: Reader, *, cleaning_id: int, viewer_id: int
 ) -> CleaningPublic | None:
     row = await db.fetch_one(_q["get_cleaning_by_id"], cleaning_id=cleaning_id, viewer_id=viewer_id)
     return None if row is None else CleaningPublic.model_validate(dict(row))

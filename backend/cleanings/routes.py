@@ -65,8 +65,9 @@ async def list_own_cleanings(request: Request, user: UserRow) -> Response:
 @authenticated
 async def get_cleaning(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleaningPath)
-    cleaning = await queries.get_cleaning_by_id(
-        app_context(request).db, cleaning_id=path.cleaning_id, viewer_id=user.id
+    cleaning = await app_context(request).reads.read(
+        lambda db: queries.get_cleaning_by_id(db, cleaning_id=path.cleaning_id, viewer_id=user.id),
+        primary_if=lambda found: found is None or found.owner.id == user.id,
     )
     if cleaning is None:
         raise NotFound(service.CLEANING_NOT_FOUND)

@@ -12,13 +12,15 @@ from backend.core.db import Database
 from backend.core.jobs import BackgroundJobs
 from backend.core.mail import Outbox
 from backend.core.metrics import Metrics
+from backend.core.replica import PublicReads
 from backend.core.security import Clock, Passwords, Tokens
 
 
 @dataclass(frozen=True, slots=True)
 class AppContext:
     settings: Settings
-    db: Database
+    db: Database  # the primary: writes, transactions, the caller's own data
+    reads: PublicReads  # public reads: the replica while fresh, else the primary
     passwords: Passwords
     tokens: Tokens
     outbox: Outbox

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -167,6 +167,16 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
+
+
+class Reader(Protocol):
+    """What a read-only query function needs: a `Database`, or `PublicReads` (which may
+    answer from the read replica)."""
+
+    async def fetch_one(self, query: Query, **params: Any) -> Record | None: ...
+    async def fetch_row(self, query: Query, **params: Any) -> Record: ...
+    async def fetch_all(self, query: Query, **params: Any) -> list[Record]: ...
+    async def fetch_value(self, query: Query, **params: Any) -> Any: ...
 
 
 class Database:

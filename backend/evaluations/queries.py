@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from backend.core.db import Database
+from backend.core.db import Database, Reader
 from backend.core.sql import load_queries
 from backend.evaluations.models import EvaluationPublic, EvaluationStats
 
@@ -41,7 +41,7 @@ async def create_evaluation(
 
 
 async def list_evaluations_for_cleaner(
-    db: Database, *, cleaner_id: int, before_ts: datetime, before_id: int, limit: int
+    db: Reader, *, cleaner_id: int, before_ts: datetime, before_id: int, limit: int
 ) -> list[EvaluationPublic]:
     rows = await db.fetch_all(
         _q["list_evaluations_for_cleaner"],
@@ -54,12 +54,12 @@ async def list_evaluations_for_cleaner(
 
 
 async def get_evaluation(
-    db: Database, *, cleaning_id: int, cleaner_id: int
+    db: Reader, *, cleaning_id: int, cleaner_id: int
 ) -> EvaluationPublic | None:
     row = await db.fetch_one(_q["get_evaluation"], cleaning_id=cleaning_id, cleaner_id=cleaner_id)
     return None if row is None else EvaluationPublic.model_validate(dict(row))
 
 
-async def get_evaluation_stats_for_cleaner(db: Database, *, cleaner_id: int) -> EvaluationStats:
+async def get_evaluation_stats_for_cleaner(db: Reader, *, cleaner_id: int) -> EvaluationStats:
     row = await db.fetch_row(_q["get_evaluation_stats_for_cleaner"], cleaner_id=cleaner_id)
     return EvaluationStats.model_validate(dict(row))

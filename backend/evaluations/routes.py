@@ -65,8 +65,8 @@ async def create_evaluation(request: Request, user: UserRow) -> Response:
 async def list_evaluations(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleanerPath)
     query = parse_query(request, PageQuery)
-    db = app_context(request).db
-    cleaner = await service.cleaner_id(db, path.username)
+    db = app_context(request).reads
+    cleaner = await service.public_cleaner_id(db, path.username)
     start = start_from(query.cursor, NEWEST)
     rows = await queries.list_evaluations_for_cleaner(
         db, cleaner_id=cleaner, before_ts=start.ts, before_id=start.id, limit=query.limit + 1
@@ -83,8 +83,8 @@ async def list_evaluations(request: Request, user: UserRow) -> Response:
 @authenticated
 async def get_stats(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleanerPath)
-    db = app_context(request).db
-    cleaner = await service.cleaner_id(db, path.username)
+    db = app_context(request).reads
+    cleaner = await service.public_cleaner_id(db, path.username)
     stats = await queries.get_evaluation_stats_for_cleaner(db, cleaner_id=cleaner)
     return json_response(stats, viewer_id=user.id)
 
@@ -93,8 +93,8 @@ async def get_stats(request: Request, user: UserRow) -> Response:
 @authenticated
 async def get_evaluation(request: Request, user: UserRow) -> Response:
     path = parse_path(request, CleanerCleaningPath)
-    db = app_context(request).db
-    cleaner = await service.cleaner_id(db, path.username)
+    db = app_context(request).reads
+    cleaner = await service.public_cleaner_id(db, path.username)
     evaluation = await queries.get_evaluation(db, cleaning_id=path.cleaning_id, cleaner_id=cleaner)
     if evaluation is None:
         raise NotFound(service.EVALUATION_NOT_FOUND)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from backend.cleanings.service import lock_cleaning
-from backend.core.db import Database, IntegrityError
+from backend.core.db import Database, IntegrityError, Reader
 from backend.core.errors import BadRequest, Forbidden, NotFound
+from backend.core.replica import PublicReads
 from backend.evaluations import queries
 from backend.evaluations.models import EvaluationCreate, EvaluationPublic
 from backend.offers import queries as offers
@@ -18,8 +19,20 @@ NOT_ACCEPTED = "Users are unable to leave multiple evaluations jobs they did not
 EVALUATION_NOT_FOUND = "No evaluation found for that cleaning."
 
 
-async def cleaner_id(db: Database, username: str) -> int:
+async def cleaner_id(db: Reader, username: str) -> int:
     found = await users.get_user_id_by_username(db, username=username)
+    if found is None:
+        raise NotFound(CLEANER_NOT_FOUND)
+    return found
+
+
+async def public_cleaner_id(reads: PublicReads, username: str) -> int:
+    """`cleaner_id` for a public read: the primary answers when the replica (still) has
+    no such user."""
+    found = await reads.read(
+        lambda db: users.get_user_id_by_username(db, username=username),
+        primary_if=lambda found: found is None,
+    )
     if found is None:
         raise NotFound(CLEANER_NOT_FOUND)
     return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from backend.core.db import Database
+from backend.core.db import Reader
 from backend.core.sql import load_queries
 from backend.feed.models import FeedItem
 
@@ -13,7 +13,7 @@ _q = QUERIES
 
 
 async def list_feed_events(
-    db: Database, *, before_ts: datetime, before_id: int, limit: int, viewer_id: int
+    db: Reader, *, before_ts: datetime, before_id: int, limit: int, viewer_id: int
 ) -> list[FeedItem]:
     rows = await db.fetch_all(
         _q["list_feed_events"],

@@ -46,7 +46,7 @@ async def cleanings_feed(request: Request, user: UserRow) -> Response:
     query = parse_query(request, FeedQuery)
     start = feed_start(query)
     rows = await queries.list_feed_events(
-        app_context(request).db,
+        app_context(request).reads,
         before_ts=start.ts,
         before_id=start.id,
         limit=query.page_chunk_size + 1,

@@ -24,6 +24,8 @@ class ProbeStatus(PublicModel):
     detail: str | None = None
     schema_revision: str | None = None
     expected_revision: str | None = None
+    replica: str | None = None  # "fresh", "behind" or "down" (the primary then serves reads)
+    replica_lag_seconds: float | None = None
 
 
 def _not_ready(detail: str, **extra: str | None) -> Response:
@@ -60,7 +62,15 @@ async def ready(request: Request) -> Response:
             schema_revision=revision,
             expected_revision=ctx.schema_revision,
         )
-    return JSONResponse({"status": "ok", "database": "ok", "schema_revision": revision})
+    replica, lag = ctx.reads.state()  # never makes the instance unready: the primary serves
+    body = ProbeStatus(
+        status="ok",
+        database="ok",
+        schema_revision=revision,
+        replica=None if replica == "none" else replica,
+        replica_lag_seconds=lag,
+    )
+    return JSONResponse(body.model_dump(exclude_none=True))
 
 
 routes = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.core.db import Database
+from backend.core.db import Database, Reader
 from backend.core.sql import load_queries
 from backend.profiles.models import ProfilePublic
 
@@ -10,7 +10,7 @@ QUERIES = load_queries("profiles")
 _q = QUERIES
 
 
-async def get_profile_by_username(db: Database, *, username: str) -> ProfilePublic | None:
+async def get_profile_by_username(db: Reader, *, username: str) -> ProfilePublic | None:
     row = await db.fetch_one(_q["get_profile_by_username"], username=username)
     return None if row is None else ProfilePublic.model_validate(dict(row))
 

@@ -28,7 +28,10 @@ class UsernamePath(RequestModel):
 @authenticated
 async def get_profile(request: Request, user: UserRow) -> Response:
     path = parse_path(request, UsernamePath)
-    profile = await queries.get_profile_by_username(app_context(request).db, username=path.username)
+    profile = await app_context(request).reads.read(
+        lambda db: queries.get_profile_by_username(db, username=path.username),
+        primary_if=lambda found: found is None or found.user_id == user.id,
+    )
     if profile is None:
         raise NotFound(PROFILE_NOT_FOUND)
     return json_response(profile, viewer_id=user.id)

@@ -40,6 +40,18 @@ def register_over_http(http: httpx.Client, prefix: str) -> NewAccount:
     return NewAccount(email, password, created.json()["access_token"]["access_token"])
 
 
+def render_config(kind: str, **env: str) -> str:
+    """`deploy/edge render nginx|pgbouncer`: the config as deployed, from `env` (LISTEN,
+    UPSTREAMS, RUN_DIR, ...)."""
+    return subprocess.run(  # noqa: S603
+        [str(ROOT / "deploy" / "edge"), "render", kind],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

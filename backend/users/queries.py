@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 from uuid import UUID
 
-from backend.core.db import Database
+from backend.core.db import Database, Reader
 from backend.core.sql import load_queries
 from backend.users.models import RateLimitWindow, UserCredentials, UserIdentity, UserRow
 
@@ -38,7 +38,7 @@ async def get_user_id_by_email(db: Database, *, email: str) -> int | None:
     return cast(int | None, await db.fetch_value(_q["get_user_id_by_email"], email=email))
 
 
-async def get_user_id_by_username(db: Database, *, username: str) -> int | None:
+async def get_user_id_by_username(db: Reader, *, username: str) -> int | None:
     return cast(int | None, await db.fetch_value(_q["get_user_id_by_username"], username=username))
 
 

@@ -15,8 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.tests.servers import ROOT, Gunicorn, free_port, gunicorn_process, register_over_http
-from scripts.render_nginx import render
+from backend.tests.servers import (
+    ROOT,
+    Gunicorn,
+    free_port,
+    gunicorn_process,
+    register_over_http,
+    render_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +35,12 @@ def nginx(upstreams: list[Gunicorn], folder: Path) -> Iterator[str]:
     port = free_port()
     config = run_dir / "nginx.conf"
     config.write_text(
-        render(
-            f"127.0.0.1:{port}",
-            [f"127.0.0.1:{u.port}" for u in upstreams],
-            str(run_dir),
-            "127.0.0.1",
+        render_config(
+            "nginx",
+            LISTEN=f"127.0.0.1:{port}",
+            UPSTREAMS=" ".join(f"127.0.0.1:{u.port}" for u in upstreams),
+            RUN_DIR=str(run_dir),
+            METRICS_FROM="127.0.0.1",
         )
     )
     command = ["nginx", "-c", str(config), "-p", str(run_dir)]
@@ -163,7 +170,15 @@ def test_an_instance_that_goes_away_is_routed_around(server_db_url: str, tmp_pat
 
 def test_the_rendered_config_is_valid_for_the_packaged_nginx(tmp_path: Path) -> None:
     config = tmp_path / "nginx.conf"
-    config.write_text(render("127.0.0.1:8080", ["127.0.0.1:8001"], str(tmp_path), "10.0.0.0/24"))
+    config.write_text(
+        render_config(
+            "nginx",
+            LISTEN="127.0.0.1:8080",
+            UPSTREAMS="127.0.0.1:8001",
+            RUN_DIR=str(tmp_path),
+            METRICS_FROM="10.0.0.0/24",
+        )
+    )
     result = subprocess.run(  # noqa: S603
         ["nginx", "-t", "-c", str(config), "-p", str(tmp_path)],  # noqa: S607
         capture_output=True,
