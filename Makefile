@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PY
 
-.PHONY: sbom audit help run dev test fault lint format migrate db-start db-stop psql inspect seed backup restore bench install install-dev check-compose clean
+.PHONY: sbom audit help run dev test fault lint format migrate db-start db-stop psql inspect seed backup restore bench scaleout-bench install install-dev check-compose clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -129,6 +129,10 @@ sbom: $(AUDIT_VENV)/.installed ## CycloneDX SBOM of the pinned runtime requireme
 
 audit: $(AUDIT_VENV)/.installed ## pip-audit the pinned requirements (fails if a package could not be checked)
 	$(AUDIT_VENV)/bin/pip-audit --strict --no-deps --disable-pip -r requirements.txt -r requirements-dev.txt
+
+scaleout-bench: install-dev ## Scale-out lab measured (nginx, N instances, PgBouncer) -> docs/scaleout.md (~6 min)
+	$(call need_packages,pgbouncer nginx wrk)
+	$(PY) scripts/bench/scaleout.py
 
 check-compose: install-dev ## Validate docker-compose.yml and lint the Dockerfile (no engine needed)
 	scripts/check-containers
