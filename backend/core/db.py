@@ -337,6 +337,10 @@ class Database:
             connection = _transaction_connection.get()
             if connection is not None:
                 return await self._call(connection, query, args)
+            if query.locks_rows:  # a programming error, whatever the input
+                raise RuntimeError(
+                    f"{query.name} locks rows outside a transaction: it locks nothing"
+                )
             try:
                 return await self._call_pooled(query, args)
             except _RETRYABLE as error:

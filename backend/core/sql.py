@@ -20,6 +20,7 @@ _KINDS: tuple[QueryKind, ...] = ("one", "many", "value", "exec")
 _NAME_LINE = re.compile(r"^--\s*name:\s*(?P<name>\S+)\s*(?P<kind>:\S+)?\s*$")
 _VALID_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _WRITE_KEYWORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|FOR\s+UPDATE|FOR\s+SHARE)\b", re.I)
+_ROW_LOCKS = re.compile(r"\bFOR\s+(NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b", re.I)
 
 
 class SQLFileError(ValueError):
@@ -36,6 +37,7 @@ class Query:
     sql: str
     params: tuple[str, ...]
     readonly: bool
+    locks_rows: bool = False  # FOR UPDATE / SHARE: only meaningful inside a transaction
 
     def args(self, values: dict[str, Any]) -> list[Any]:
         """Positional arguments for asyncpg, in `$n` order; names must match exactly."""
@@ -102,7 +104,8 @@ def parse_queries(text: str, origin: str) -> dict[str, Query]:
             raise SQLFileError(f"{origin}: query {name!r} has no SQL")
         sql, params = compile_named_params(source)
         readonly = _WRITE_KEYWORDS.search(source) is None
-        queries[name] = Query(name, kind, source, sql, params, readonly)
+        locks = _ROW_LOCKS.search(source) is not None
+        queries[name] = Query(name, kind, source, sql, params, readonly, locks)
 
     for lineno, line in enumerate(text.splitlines(), start=1):
         header = _NAME_LINE.match(line.strip())

@@ -127,10 +127,15 @@ async def cancel_offer(db: Database, *, cleaning_id: int, user_id: int) -> Offer
 async def rescind_offer(db: Database, *, cleaning_id: int, user_id: int) -> OfferPublic:
     """Withdraw a pending offer (a conditional delete: no read-then-write race)."""
     await cleaning_owner(db, cleaning_id)
-    deleted = await queries.delete_pending_offer(db, cleaning_id=cleaning_id, user_id=user_id)
-    if deleted is not None:
-        return deleted
-    status = await queries.get_offer_status_for_update(db, cleaning_id=cleaning_id, user_id=user_id)
+    async with db.transaction():
+        deleted = await queries.delete_pending_offer(db, cleaning_id=cleaning_id, user_id=user_id)
+        if deleted is not None:
+            return deleted
+        # Why not: the offer's status, locked so that the answer describes the row as it
+        # stays until this transaction ends.
+        status = await queries.get_offer_status_for_update(
+            db, cleaning_id=cleaning_id, user_id=user_id
+        )
     if status is None:
         raise NotFound(OFFER_NOT_FOUND)
     raise BadRequest(ONLY_PENDING_RESCINDED, code="offer_not_pending")

@@ -346,3 +346,17 @@ async def test_a_lock_wait_then_a_busy_pool_do_not_add_up(db_url: str) -> None:
     finally:
         await blocker.close()
         await db.disconnect()
+
+
+LOCK_USERS = parse_queries("-- name: lock_users :many\nSELECT id FROM users FOR UPDATE", "test")[
+    "lock_users"
+]
+
+
+async def test_a_row_lock_outside_a_transaction_is_refused(database: Database) -> None:
+    """`FOR UPDATE` in autocommit locks nothing (the lock ends with the statement): a
+    programming error, refused before it reaches the server."""
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        await database.fetch_all(LOCK_USERS)
+    async with database.transaction():
+        assert await database.fetch_all(LOCK_USERS) == []

@@ -110,3 +110,14 @@ async def test_every_named_query_prepares_against_the_migrated_schema(
                 pytest.fail(f"{path.name}: {query.name}: {error}")
             prepared += 1
     assert prepared >= 40
+
+
+def test_row_locks_are_recognised() -> None:
+    queries = parse_queries(
+        "-- name: a :one\nSELECT 1 FROM t FOR UPDATE\n\n"
+        "-- name: b :one\nSELECT 1 FROM t FOR NO KEY UPDATE OF t\n\n"
+        "-- name: c :one\nSELECT 1 FROM t FOR SHARE\n\n"
+        "-- name: d :exec\nUPDATE t SET a = 1\n",
+        origin="t.sql",
+    )
+    assert [q.locks_rows for q in queries.values()] == [True, True, True, False]
