@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from backend.core.sql import Query, load_queries  # noqa: E402
+from scripts.bench.cpu import processes, tree, tree_cpu  # noqa: E402
 from scripts.bench.run import parse_duration_ms  # noqa: E402
 from scripts.lab_scaleout import Instance, Lab, free_port  # noqa: E402
 
-CLK = os.sysconf("SC_CLK_TCK")
 CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
 PASSWORD = "amber-kettle-9-lantern"
 SECONDS = 8
@@ -48,41 +48,10 @@ CONNECTIONS = 80  # the issue's figure for N = 1..4
 # -- CPU of process trees ----------------------------------------------------------------------
 
 
-def processes() -> dict[int, tuple[int, float]]:
-    """pid -> (parent pid, CPU seconds of the process and its reaped children)."""
-    found: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK
-        found[int(entry.name)] = (int(fields[1]), cpu)
-    return found
-
-
-def tree(root: int, table: dict[int, tuple[int, float]]) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    pids, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        if pid in table:
-            pids.append(pid)
-            stack.extend(children.get(pid, []))
-    return pids
-
-
 def tier_cpu(tiers: dict[str, list[int]]) -> dict[str, float]:
     """CPU seconds so far of each tier (a tier: the trees of its root pids)."""
     table = processes()
-    return {
-        name: sum(table[pid][1] for root in roots for pid in tree(root, table))
-        for name, roots in tiers.items()
-    }
+    return {name: tree_cpu(roots, table) for name, roots in tiers.items()}
 
 
 def lab_tiers(lab: Lab, instances: list[Instance]) -> dict[str, list[int]]:
