@@ -321,13 +321,18 @@ async def route(
         await respond(send, 404, {"detail": "Not Found"})
 
 
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """No reset query on release (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL`, a round trip per statement): this app keeps no session state."""
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 state["pool"] = await asyncpg.create_pool(
-                    os.environ["DATABASE_URL"], min_size=2, max_size=10
+                    os.environ["DATABASE_URL"], min_size=2, max_size=10, reset=keep_session
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -341,20 +346,23 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def serve(port: int) -> None:
+    """One process with its own listening socket on the shared port (SO_REUSEPORT: the
+    kernel spreads connections). Handed to uvicorn as a socket object: its `fd=` option
+    would treat it as a Unix socket, and accepted connections would then miss
+    TCP_NODELAY (40 ms delayed-ACK stalls)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
     config = uvicorn.Config(
         app,
-        fd=sock.fileno(),
         loop="uvloop",
         http="httptools",
         lifespan="on",
         log_level="warning",
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def main() -> int:

@@ -77,6 +77,22 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
+APP_ROLE = "phresh_app"
+
+
+def as_app_role(url: str) -> str:
+    """The servers connect as the DML-only role, as in production (which refuses a
+    superuser); the bench's own setup and measurements stay on the admin URL."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{APP_ROLE}@{parts.hostname}:{parts.port or 5432}"))
+
+
+def grant_roles(server_url: str, database: str) -> None:
+    """scripts/db-roles on the bench database (idempotent): owner and app roles, timeouts."""
+    command = ["scripts/db-roles", "--admin-url", server_url, "--database", database]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+
+
 async def cleaning_count(url: str) -> int:
     try:
         connection = await asyncpg.connect(url, timeout=5)
@@ -97,6 +113,7 @@ def prepare_database(server_url: str, size: str) -> str:
     if asyncio.run(cleaning_count(url)) >= cleanings:
         migrate = [sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"]
         subprocess.run(migrate, cwd=ROOT, check=True, capture_output=True)
+        grant_roles(server_url, f"phresh_bench_{size}")
         return url
     print(f"seeding phresh_bench_{size} ({users:,} users, {cleanings:,} cleanings) ...", flush=True)
     python = sys.executable
@@ -119,6 +136,7 @@ def prepare_database(server_url: str, size: str) -> str:
         check=True,
     )
     asyncio.run(analyze(url))
+    grant_roles(server_url, f"phresh_bench_{size}")
     return url
 
 
@@ -199,7 +217,7 @@ def serve(name: str, command: list[str], db_url: str) -> Iterator[Server]:
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": db_url,
+        "DATABASE_URL": as_app_role(db_url),
         "SECRET_KEY": SECRET,
         "ENVIRONMENT": "production",
         "LOG_LEVEL": "WARNING",
