@@ -37,6 +37,7 @@ from backend.health.routes import routes as health_routes
 from backend.offers.routes import routes as offer_routes
 from backend.operations.routes import routes as operation_routes
 from backend.profiles.routes import routes as profile_routes
+from backend.users.queries import get_current_user
 from backend.users.routes import routes as user_routes
 
 logger = logging.getLogger("phresh.app")
@@ -235,6 +236,7 @@ def create_app(
         jobs=BackgroundJobs(),
         openapi=openapi_json(routes, title="Phresh", version=API_VERSION),
         schema_revision=expected_revision(),
+        load_current_user=get_current_user,
     )
 
     @asynccontextmanager

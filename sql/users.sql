@@ -9,12 +9,25 @@ RETURNING id
 INSERT INTO profiles (user_id)
 VALUES (:user_id)
 
+-- name: get_current_user :one
+-- Authentication, on every authenticated request: one primary-key lookup (users_pkey), only
+-- what the token check and most handlers need. With a family_id (the access token's login
+-- session), no row once that session was ended (logout, a replayed refresh token, a password
+-- change): one more probe, served by refresh_tokens_family_id_idx. A NULL family_id matches
+-- no token, so it changes nothing.
+SELECT u.id, u.username, u.is_active, u.token_version
+FROM users AS u
+WHERE u.id = :user_id
+  AND NOT EXISTS (
+      SELECT 1
+      FROM refresh_tokens AS t
+      WHERE t.family_id = CAST(:family_id AS uuid)
+        AND t.revoked_at IS NOT NULL
+  )
+
 -- name: get_user_by_id :one
--- A user with their profile as JSON, plus token_version for access-token checks.
--- One primary-key lookup and one unique-index lookup: this runs on every authenticated request.
--- With a family_id (the access token's login session), no row once that session was ended
--- (logout, a replayed refresh token, a password change): one more probe, served by
--- refresh_tokens_family_id_idx. A NULL family_id matches no token, so it changes nothing.
+-- A user with their profile as JSON (UserPublic), plus token_version for issuing tokens.
+-- A primary-key lookup and a unique-index lookup; only where the response shows the user.
 SELECT u.id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser,
        u.token_version, u.created_at, u.updated_at,
        json_build_object(
@@ -25,12 +38,6 @@ SELECT u.id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser,
 FROM users AS u
 JOIN profiles AS p ON p.user_id = u.id
 WHERE u.id = :user_id
-  AND NOT EXISTS (
-      SELECT 1
-      FROM refresh_tokens AS t
-      WHERE t.family_id = CAST(:family_id AS uuid)
-        AND t.revoked_at IS NOT NULL
-  )
 
 -- name: get_user_credentials_by_email :one
 -- Served by users_email_lower_key (case-insensitive match).
@@ -49,8 +56,10 @@ SELECT id
 FROM users
 WHERE lower(username) = lower(:username)
 
--- name: get_password_hash_by_user_id :value
-SELECT password
+-- name: get_password_check_by_user_id :one
+-- What a password change checks: the current hash, and who the account is (a new password
+-- must not be built from the username or email).
+SELECT password, username, email
 FROM users
 WHERE id = :user_id
 

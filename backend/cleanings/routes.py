@@ -8,14 +8,13 @@ from starlette.routing import Route
 
 from backend.cleanings import queries, service
 from backend.cleanings.models import CleaningCreateBody, CleaningPublic, CleaningUpdateBody
-from backend.core.auth import authenticated
+from backend.core.auth import CurrentUser, authenticated
 from backend.core.context import app_context
 from backend.core.errors import NotFound
 from backend.core.http import ListResponder, json_response, parse_body, parse_path, parse_query
 from backend.core.models import Cursor, PageQuery, PositiveId, RequestModel
 from backend.core.openapi import Doc, documented
 from backend.core.pagination import NEWEST, page_of, start_from
-from backend.users.models import UserRow
 
 cleaning_list = ListResponder(CleaningPublic)
 
@@ -26,7 +25,7 @@ class CleaningPath(RequestModel):
 
 @documented(Doc("Post a cleaning job", {201: CleaningPublic}, body=CleaningCreateBody))
 @authenticated
-async def create_cleaning(request: Request, user: UserRow) -> Response:
+async def create_cleaning(request: Request, user: CurrentUser) -> Response:
     new = (await parse_body(request, CleaningCreateBody)).new_cleaning
     cleaning = await queries.create_cleaning(
         app_context(request).db,
@@ -47,7 +46,7 @@ async def create_cleaning(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def list_own_cleanings(request: Request, user: UserRow) -> Response:
+async def list_own_cleanings(request: Request, user: CurrentUser) -> Response:
     query = parse_query(request, PageQuery)
     start = start_from(query.cursor, NEWEST)
     rows = await queries.list_cleanings_for_owner(
@@ -63,7 +62,7 @@ async def list_own_cleanings(request: Request, user: UserRow) -> Response:
 
 @documented(Doc("A cleaning", {200: CleaningPublic}, path=CleaningPath, errors=(404,)))
 @authenticated
-async def get_cleaning(request: Request, user: UserRow) -> Response:
+async def get_cleaning(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleaningPath)
     cleaning = await app_context(request).reads.read(
         lambda db: queries.get_cleaning_by_id(db, cleaning_id=path.cleaning_id, viewer_id=user.id),
@@ -84,7 +83,7 @@ async def get_cleaning(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def update_cleaning(request: Request, user: UserRow) -> Response:
+async def update_cleaning(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleaningPath)
     update = (await parse_body(request, CleaningUpdateBody)).cleaning_update
     cleaning = await service.update_cleaning(
@@ -102,7 +101,7 @@ async def update_cleaning(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def delete_cleaning(request: Request, user: UserRow) -> Response:
+async def delete_cleaning(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleaningPath)
     deleted = await service.delete_cleaning(
         app_context(request).db, cleaning_id=path.cleaning_id, user_id=user.id

@@ -1,29 +1,56 @@
-"""The one way for a route to require an authenticated, active user."""
+"""The one way for a route to require an authenticated, active user.
+
+Core defines who the caller is (`CurrentUser`) and how authentication goes; the users domain
+provides the lookup (`AppContext.load_current_user`, wired by `create_app`), so core imports
+no domain package."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.core.context import app_context
 from backend.core.errors import Unauthorized
-from backend.users.models import UserRow
-from backend.users.queries import get_user_by_id
+
+if TYPE_CHECKING:
+    from backend.core.db import Database
 
 NOT_AUTHENTICATED = "Not authenticated."
 INVALID_TOKEN = "Could not validate token credentials."
 INACTIVE_USER = "Not an active user."
 
-AuthenticatedHandler = Callable[[Request, UserRow], Awaitable[Response]]
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """The caller, as authentication loads them: enough for the token check and for most
+    handlers. A response that shows the user loads the rest itself."""
+
+    id: int
+    username: str
+    is_active: bool
+    token_version: int
+
+
+class CurrentUserLoader(Protocol):
+    """The account behind a token, unless its login session (`family_id`) was ended."""
+
+    async def __call__(
+        self, db: Database, *, user_id: int, family_id: str | None
+    ) -> CurrentUser | None: ...
+
+
+AuthenticatedHandler = Callable[[Request, CurrentUser], Awaitable[Response]]
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-async def current_user(request: Request) -> UserRow:
-    """Verify the bearer token and load its user (one indexed query that also checks the
-    token's login session was not ended), or raise 401."""
+async def current_user(request: Request) -> CurrentUser:
+    """Verify the bearer token and load its user (one primary-key lookup that also checks
+    the token's login session was not ended), or raise 401."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(NOT_AUTHENTICATED)
@@ -31,7 +58,7 @@ async def current_user(request: Request) -> UserRow:
     claims = ctx.tokens.read_access(token.strip())
     if claims is None:
         raise Unauthorized(INVALID_TOKEN, code="invalid_token")
-    user = await get_user_by_id(ctx.db, user_id=claims.user_id, family_id=claims.family_id)
+    user = await ctx.load_current_user(ctx.db, user_id=claims.user_id, family_id=claims.family_id)
     if user is None or user.token_version != claims.token_version:
         raise Unauthorized(INVALID_TOKEN, code="invalid_token")
     if not user.is_active:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from starlette.requests import Request
 
@@ -14,6 +14,9 @@ from backend.core.mail import Outbox
 from backend.core.metrics import Metrics
 from backend.core.replica import PublicReads
 from backend.core.security import Clock, Passwords, Tokens
+
+if TYPE_CHECKING:
+    from backend.core.auth import CurrentUserLoader
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,7 @@ class AppContext:
     jobs: BackgroundJobs
     openapi: bytes
     schema_revision: str  # the migrations' head: readiness compares the database's
+    load_current_user: CurrentUserLoader  # authentication's lookup (the users domain's)
 
 
 def app_context(request: Request) -> AppContext:

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.core.auth import authenticated
+from backend.core.auth import CurrentUser, authenticated
 from backend.core.context import app_context
 from backend.core.errors import NotFound
 from backend.core.http import ListResponder, json_response, parse_body, parse_path, parse_query
@@ -16,7 +16,6 @@ from backend.core.openapi import Doc, documented
 from backend.core.pagination import NEWEST, page_of, start_from
 from backend.evaluations import queries, service
 from backend.evaluations.models import EvaluationCreateBody, EvaluationPublic, EvaluationStats
-from backend.users.models import UserRow
 
 evaluation_list = ListResponder(EvaluationPublic)
 
@@ -39,7 +38,7 @@ class CleanerCleaningPath(CleanerPath):
     )
 )
 @authenticated
-async def create_evaluation(request: Request, user: UserRow) -> Response:
+async def create_evaluation(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleanerCleaningPath)
     body = await parse_body(request, EvaluationCreateBody)
     evaluation = await service.evaluate_cleaner(
@@ -62,7 +61,7 @@ async def create_evaluation(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def list_evaluations(request: Request, user: UserRow) -> Response:
+async def list_evaluations(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleanerPath)
     query = parse_query(request, PageQuery)
     db = app_context(request).reads
@@ -81,7 +80,7 @@ async def list_evaluations(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def get_stats(request: Request, user: UserRow) -> Response:
+async def get_stats(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleanerPath)
     db = app_context(request).reads
     cleaner = await service.public_cleaner_id(db, path.username)
@@ -91,7 +90,7 @@ async def get_stats(request: Request, user: UserRow) -> Response:
 
 @documented(Doc("One evaluation", {200: EvaluationPublic}, path=CleanerCleaningPath, errors=(404,)))
 @authenticated
-async def get_evaluation(request: Request, user: UserRow) -> Response:
+async def get_evaluation(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleanerCleaningPath)
     db = app_context(request).reads
     cleaner = await service.public_cleaner_id(db, path.username)

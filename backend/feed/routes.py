@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.core.auth import authenticated
+from backend.core.auth import CurrentUser, authenticated
 from backend.core.context import app_context
 from backend.core.http import ListResponder, parse_query
 from backend.core.models import Cursor
@@ -16,7 +16,6 @@ from backend.core.openapi import Doc, documented
 from backend.core.pagination import NEWEST, page_of
 from backend.feed import queries
 from backend.feed.models import FeedItem, FeedQuery
-from backend.users.models import UserRow
 
 feed_list = ListResponder(FeedItem)
 
@@ -42,7 +41,7 @@ def feed_start(query: FeedQuery) -> Cursor:
     )
 )
 @authenticated
-async def cleanings_feed(request: Request, user: UserRow) -> Response:
+async def cleanings_feed(request: Request, user: CurrentUser) -> Response:
     query = parse_query(request, FeedQuery)
     start = feed_start(query)
     rows = await queries.list_feed_events(

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.cleanings.routes import CleaningPath
-from backend.core.auth import authenticated
+from backend.core.auth import CurrentUser, authenticated
 from backend.core.context import app_context
 from backend.core.errors import Forbidden
 from backend.core.http import ListResponder, json_response, parse_path, parse_query
@@ -17,7 +17,6 @@ from backend.core.openapi import Doc, documented
 from backend.core.pagination import OLDEST, page_of, start_from
 from backend.offers import queries, service
 from backend.offers.models import OfferPublic
-from backend.users.models import UserRow
 
 offer_list = ListResponder(OfferPublic)
 
@@ -28,7 +27,7 @@ class OfferPath(CleaningPath):
 
 @documented(Doc("Offer to do a cleaning", {201: OfferPublic}, path=CleaningPath, errors=(400, 404)))
 @authenticated
-async def create_offer(request: Request, user: UserRow) -> Response:
+async def create_offer(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleaningPath)
     offer = await service.create_offer(
         app_context(request).db, cleaning_id=path.cleaning_id, user_id=user.id
@@ -46,7 +45,7 @@ async def create_offer(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def list_offers(request: Request, user: UserRow) -> Response:
+async def list_offers(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleaningPath)
     query = parse_query(request, PageQuery)
     db = app_context(request).db
@@ -73,7 +72,7 @@ async def list_offers(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def get_offer(request: Request, user: UserRow) -> Response:
+async def get_offer(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, OfferPath)
     offer = await service.get_offer(
         app_context(request).db,
@@ -94,7 +93,7 @@ async def get_offer(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def accept_offer(request: Request, user: UserRow) -> Response:
+async def accept_offer(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, OfferPath)
     offer = await service.accept_offer(
         app_context(request).db,
@@ -114,7 +113,7 @@ async def accept_offer(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def cancel_offer(request: Request, user: UserRow) -> Response:
+async def cancel_offer(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleaningPath)
     offer = await service.cancel_offer(
         app_context(request).db, cleaning_id=path.cleaning_id, user_id=user.id
@@ -131,7 +130,7 @@ async def cancel_offer(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def rescind_offer(request: Request, user: UserRow) -> Response:
+async def rescind_offer(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleaningPath)
     offer = await service.rescind_offer(
         app_context(request).db, cleaning_id=path.cleaning_id, user_id=user.id

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.core.auth import authenticated
+from backend.core.auth import CurrentUser, authenticated
 from backend.core.context import app_context
 from backend.core.errors import NotFound
 from backend.core.http import json_response, parse_body, parse_path
@@ -15,7 +15,6 @@ from backend.core.models import RequestModel
 from backend.core.openapi import Doc, documented
 from backend.profiles import queries
 from backend.profiles.models import ProfilePublic, ProfileUpdateBody
-from backend.users.models import UserRow
 
 PROFILE_NOT_FOUND = "No profile found with that username."
 
@@ -26,7 +25,7 @@ class UsernamePath(RequestModel):
 
 @documented(Doc("A user's profile", {200: ProfilePublic}, path=UsernamePath, errors=(404,)))
 @authenticated
-async def get_profile(request: Request, user: UserRow) -> Response:
+async def get_profile(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, UsernamePath)
     profile = await app_context(request).reads.read(
         lambda db: queries.get_profile_by_username(db, username=path.username),
@@ -43,7 +42,7 @@ async def get_profile(request: Request, user: UserRow) -> Response:
     )
 )
 @authenticated
-async def update_own_profile(request: Request, user: UserRow) -> Response:
+async def update_own_profile(request: Request, user: CurrentUser) -> Response:
     update = (await parse_body(request, ProfileUpdateBody)).profile_update
     present = update.model_fields_set
     profile = await queries.update_profile(

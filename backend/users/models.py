@@ -103,6 +103,14 @@ class UserRow(UserPublic):
     token_version: int = Field(exclude=True)
 
 
+class PasswordCheck(PublicModel):
+    """What a password change checks: the current hash and who the account is."""
+
+    password: str
+    username: str
+    email: str
+
+
 class UserIdentity(PublicModel):
     """Who an account is: for checks that a password is not built from it."""
 

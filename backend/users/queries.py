@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import cast
 from uuid import UUID
 
+from backend.core.auth import CurrentUser
 from backend.core.db import Database, Reader
 from backend.core.sql import load_queries
-from backend.users.models import RateLimitWindow, UserCredentials, UserIdentity, UserRow
+from backend.users.models import (
+    PasswordCheck,
+    RateLimitWindow,
+    UserCredentials,
+    UserIdentity,
+    UserRow,
+)
 
 QUERIES = load_queries("users")
 _q = QUERIES
@@ -22,10 +29,18 @@ async def create_profile_for_user(db: Database, *, user_id: int) -> None:
     await db.execute(_q["create_profile_for_user"], user_id=user_id)
 
 
-async def get_user_by_id(
+async def get_current_user(
     db: Database, *, user_id: int, family_id: str | None = None
-) -> UserRow | None:
-    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id, family_id=family_id)
+) -> CurrentUser | None:
+    """The authentication lookup (`backend.core.auth`'s loader)."""
+    row = await db.fetch_one(_q["get_current_user"], user_id=user_id, family_id=family_id)
+    if row is None:
+        return None
+    return CurrentUser(row["id"], row["username"], row["is_active"], row["token_version"])
+
+
+async def get_user_by_id(db: Database, *, user_id: int) -> UserRow | None:
+    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id)
     return None if row is None else UserRow.model_validate(dict(row))
 
 
@@ -42,10 +57,9 @@ async def get_user_id_by_username(db: Reader, *, username: str) -> int | None:
     return cast(int | None, await db.fetch_value(_q["get_user_id_by_username"], username=username))
 
 
-async def get_password_hash_by_user_id(db: Database, *, user_id: int) -> str | None:
-    return cast(
-        str | None, await db.fetch_value(_q["get_password_hash_by_user_id"], user_id=user_id)
-    )
+async def get_password_check_by_user_id(db: Database, *, user_id: int) -> PasswordCheck | None:
+    row = await db.fetch_one(_q["get_password_check_by_user_id"], user_id=user_id)
+    return None if row is None else PasswordCheck.model_validate(dict(row))
 
 
 async def update_password_hash(db: Database, *, user_id: int, password: str) -> None:

@@ -7,11 +7,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.core.auth import authenticated
+from backend.core.auth import INVALID_TOKEN, CurrentUser, authenticated
 from backend.core.context import app_context
+from backend.core.errors import Unauthorized
 from backend.core.http import json_response, parse_body, parse_form
 from backend.core.openapi import Doc, documented
-from backend.users import service
+from backend.users import queries, service
 from backend.users.models import (
     LoginForm,
     PasswordResetConfirm,
@@ -22,7 +23,6 @@ from backend.users.models import (
     TokenPair,
     UserPublic,
     UserRegisterBody,
-    UserRow,
 )
 from backend.users.ratelimit import client_address
 
@@ -63,8 +63,11 @@ async def login(request: Request) -> Response:
 
 @documented(Doc("The current user", {200: UserPublic}))
 @authenticated
-async def me(request: Request, user: UserRow) -> Response:
-    return json_response(user, viewer_id=user.id)
+async def me(request: Request, user: CurrentUser) -> Response:
+    shown = await queries.get_user_by_id(app_context(request).db, user_id=user.id)
+    if shown is None:  # deleted since authentication
+        raise Unauthorized(INVALID_TOKEN, code="invalid_token")
+    return json_response(shown, viewer_id=user.id)
 
 
 @documented(
@@ -106,7 +109,7 @@ async def logout(request: Request) -> Response:
     )
 )
 @authenticated
-async def change_password(request: Request, user: UserRow) -> Response:
+async def change_password(request: Request, user: CurrentUser) -> Response:
     body = await parse_body(request, PasswordUpdateBody)
     await service.change_password(app_context(request), user, body.password_update)
     return Response(status_code=204)
@@ -114,7 +117,7 @@ async def change_password(request: Request, user: UserRow) -> Response:
 
 @documented(Doc("Delete the account and everything it owns", {204: None}))
 @authenticated
-async def delete_me(request: Request, user: UserRow) -> Response:
+async def delete_me(request: Request, user: CurrentUser) -> Response:
     await service.delete_account(app_context(request), user)
     return Response(status_code=204)
 

@@ -6,6 +6,7 @@ import uuid
 from logging import WARNING
 from typing import NoReturn
 
+from backend.core.auth import CurrentUser
 from backend.core.context import AppContext
 from backend.core.db import IntegrityError
 from backend.core.errors import BadRequest, TooManyRequests, Unauthorized
@@ -21,7 +22,6 @@ from backend.users.models import (
     TokenPair,
     UserCreate,
     UserPublic,
-    UserRow,
 )
 from backend.users.passwords import refuse_context
 from backend.users.ratelimit import RateLimiter, bucket
@@ -187,18 +187,16 @@ async def logout(ctx: AppContext, refresh_token: str) -> None:
     security_event("logout", outcome="succeeded", user_id=used[0], family=str(used[1]))
 
 
-async def change_password(ctx: AppContext, user: UserRow, update: PasswordUpdate) -> None:
+async def change_password(ctx: AppContext, user: CurrentUser, update: PasswordUpdate) -> None:
     """Check the current password, store the new one, end every session and access token."""
-    current_hash = await queries.get_password_hash_by_user_id(ctx.db, user_id=user.id)
-    if current_hash is None or not await ctx.passwords.verify(
-        current_hash, update.current_password
-    ):
+    account = await queries.get_password_check_by_user_id(ctx.db, user_id=user.id)
+    if account is None or not await ctx.passwords.verify(account.password, update.current_password):
         security_event("password_change", outcome="failed", level=WARNING, user_id=user.id)
         raise BadRequest(WRONG_PASSWORD, code="wrong_password")
     refuse_context(
         update.new_password,
-        username=user.username,
-        email=user.email or "",
+        username=account.username,
+        email=account.email,
         loc=["body", "password_update", "new_password"],
     )
     new_hash = await ctx.passwords.hash(update.new_password)
@@ -208,7 +206,7 @@ async def change_password(ctx: AppContext, user: UserRow, update: PasswordUpdate
     security_event("password_change", outcome="succeeded", user_id=user.id)
 
 
-async def delete_account(ctx: AppContext, user: UserRow) -> None:
+async def delete_account(ctx: AppContext, user: CurrentUser) -> None:
     """One statement; the foreign keys cascade to everything the user owns."""
     await queries.delete_user(ctx.db, user_id=user.id)
 
