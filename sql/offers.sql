@@ -10,14 +10,24 @@ FROM created AS o
 JOIN user_cards AS uc ON uc.id = o.user_id
 
 -- name: list_offers_for_cleaning :many
--- Oldest first, one keyset page; served by offers_cleaning_id_created_at_user_id_idx.
-SELECT o.user_id, o.cleaning_id, o.status, uc.card AS user, o.created_at, o.updated_at
-FROM offers AS o
-JOIN user_cards AS uc ON uc.id = o.user_id
-WHERE o.cleaning_id = :cleaning_id
-  AND (o.created_at, o.user_id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS bigint))
+-- The cleaning's owner and one keyset page of its offers, oldest first, in one statement:
+-- a row per offer, each carrying `cleaning_owner`; a cleaning with no offer on the page
+-- gives one row with NULL offer columns, a missing cleaning no row. The page is served by
+-- offers_cleaning_id_created_at_user_id_idx, the cleaning by cleanings_pkey.
+SELECT c.owner AS cleaning_owner,
+       o.user_id, o.cleaning_id, o.status, uc.card AS user, o.created_at, o.updated_at
+FROM cleanings AS c
+LEFT JOIN LATERAL (
+    SELECT p.user_id, p.cleaning_id, p.status, p.created_at, p.updated_at
+    FROM offers AS p
+    WHERE p.cleaning_id = c.id
+      AND (p.created_at, p.user_id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS bigint))
+    ORDER BY p.created_at, p.user_id
+    LIMIT :limit
+) AS o ON true
+LEFT JOIN user_cards AS uc ON uc.id = o.user_id
+WHERE c.id = :cleaning_id
 ORDER BY o.created_at, o.user_id
-LIMIT :limit
 
 -- name: get_offer :one
 -- One offer by the cleaning and the offerer's username (users_username_lower_key, offers_pkey).

@@ -48,4 +48,10 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
 
 
 class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
-    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", "http": DrainingHttpToolsProtocol}
+    # No proxy-headers middleware: it would only wrap every request (gunicorn.conf.py trusts
+    # no forwarder for it); the app reads X-Forwarded-For itself, from TRUSTED_PROXIES only.
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
+        "loop": "auto",
+        "http": DrainingHttpToolsProtocol,
+        "proxy_headers": False,
+    }

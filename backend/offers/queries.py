@@ -19,7 +19,8 @@ async def create_offer(db: Database, *, user_id: int, cleaning_id: int) -> Offer
 
 async def list_offers_for_cleaning(
     db: Database, *, cleaning_id: int, after_ts: datetime, after_id: int, limit: int
-) -> list[OfferPublic]:
+) -> tuple[int, list[OfferPublic]] | None:
+    """(the cleaning's owner, a page of its offers), or None when there is no such cleaning."""
     rows = await db.fetch_all(
         _q["list_offers_for_cleaning"],
         cleaning_id=cleaning_id,
@@ -27,7 +28,10 @@ async def list_offers_for_cleaning(
         after_id=after_id,
         limit=limit,
     )
-    return [OfferPublic.model_validate(dict(row)) for row in rows]
+    if not rows:
+        return None
+    offers = [OfferPublic.model_validate(dict(row)) for row in rows if row["user_id"] is not None]
+    return rows[0]["cleaning_owner"], offers
 
 
 async def get_offer(db: Database, *, cleaning_id: int, username: str) -> OfferPublic | None:

@@ -8,9 +8,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.cleanings.routes import CleaningPath
+from backend.cleanings.service import CLEANING_NOT_FOUND
 from backend.core.auth import CurrentUser, authenticated
 from backend.core.context import app_context
-from backend.core.errors import Forbidden
+from backend.core.errors import Forbidden, NotFound
 from backend.core.http import ListResponder, json_response, parse_path, parse_query
 from backend.core.models import Cursor, PageQuery
 from backend.core.openapi import Doc, documented
@@ -48,17 +49,19 @@ async def create_offer(request: Request, user: CurrentUser) -> Response:
 async def list_offers(request: Request, user: CurrentUser) -> Response:
     path = parse_path(request, CleaningPath)
     query = parse_query(request, PageQuery)
-    db = app_context(request).db
-    if await service.cleaning_owner(db, path.cleaning_id) != user.id:
-        raise Forbidden(service.CANNOT_LIST_OFFERS)
     start = start_from(query.cursor, OLDEST)
-    rows = await queries.list_offers_for_cleaning(
-        db,
+    found = await queries.list_offers_for_cleaning(
+        app_context(request).db,
         cleaning_id=path.cleaning_id,
         after_ts=start.ts,
         after_id=start.id,
         limit=query.limit + 1,
     )
+    if found is None:
+        raise NotFound(CLEANING_NOT_FOUND)
+    owner, rows = found
+    if owner != user.id:
+        raise Forbidden(service.CANNOT_LIST_OFFERS)
     page = page_of(rows, query.limit, lambda o: Cursor(ts=o.created_at, id=o.user_id))
     return offer_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 

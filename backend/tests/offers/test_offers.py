@@ -93,6 +93,23 @@ async def test_list_offers_owner_only(app: RunningApp, client: httpx.AsyncClient
     paged = await client.get(offers_url(app, cleaning.id) + "?limit=2", headers=owner.headers)
     assert len(paged.json()) == 2
     assert 'rel="next"' in paged.headers["link"]
+    rest = await client.get(paged.links["next"]["url"], headers=owner.headers)
+    assert [o["user_id"] for o in rest.json()] == [cleaners[2].id]
+    assert "link" not in rest.headers
+
+
+async def test_list_offers_of_a_cleaning_without_offers(
+    app: RunningApp, client: httpx.AsyncClient
+) -> None:
+    """The owner check and the page are one statement: a cleaning with no offers is still
+    found (an empty list for its owner, 403 for anyone else)."""
+    owner, stranger = await create_users(app.ctx, 2)
+    cleaning = await create_cleaning(app.ctx, owner)
+    empty = await client.get(offers_url(app, cleaning.id), headers=owner.headers)
+    assert (empty.status_code, empty.json()) == (200, [])
+    assert (
+        await client.get(offers_url(app, cleaning.id), headers=stranger.headers)
+    ).status_code == 403
 
 
 async def test_get_one_offer(app: RunningApp, client: httpx.AsyncClient) -> None:
