@@ -26,8 +26,10 @@ WHERE u.id = :user_id
   )
 
 -- name: get_user_by_id :one
--- A user with their profile as JSON (UserPublic), plus token_version for issuing tokens.
--- A primary-key lookup and a unique-index lookup; only where the response shows the user.
+-- A user with their profile as JSON (UserPublic), plus token_version: where the response
+-- shows the user (/me authenticates with it, in place of get_current_user: the same session
+-- check, so one statement). A primary-key and a unique-index lookup; with a family_id, the
+-- same probe as get_current_user.
 SELECT u.id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser,
        u.token_version, u.created_at, u.updated_at,
        json_build_object(
@@ -38,6 +40,12 @@ SELECT u.id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser,
 FROM users AS u
 JOIN profiles AS p ON p.user_id = u.id
 WHERE u.id = :user_id
+  AND NOT EXISTS (
+      SELECT 1
+      FROM refresh_tokens AS t
+      WHERE t.family_id = CAST(:family_id AS uuid)
+        AND t.revoked_at IS NOT NULL
+  )
 
 -- name: get_user_credentials_by_email :one
 -- Served by users_email_lower_key (case-insensitive match).

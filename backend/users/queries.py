@@ -39,8 +39,10 @@ async def get_current_user(
     return CurrentUser(row["id"], row["username"], row["is_active"], row["token_version"])
 
 
-async def get_user_by_id(db: Database, *, user_id: int) -> UserRow | None:
-    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id)
+async def get_user_by_id(
+    db: Database, *, user_id: int, family_id: str | None = None
+) -> UserRow | None:
+    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id, family_id=family_id)
     return None if row is None else UserRow.model_validate(dict(row))
 
 

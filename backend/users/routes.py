@@ -7,9 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.core.auth import INVALID_TOKEN, CurrentUser, authenticated
+from backend.core.auth import CurrentUser, authenticated, authenticated_loading
 from backend.core.context import app_context
-from backend.core.errors import Unauthorized
 from backend.core.http import json_response, parse_body, parse_form
 from backend.core.openapi import Doc, documented
 from backend.users import queries, service
@@ -23,6 +22,7 @@ from backend.users.models import (
     TokenPair,
     UserPublic,
     UserRegisterBody,
+    UserRow,
 )
 from backend.users.ratelimit import client_address
 
@@ -62,12 +62,9 @@ async def login(request: Request) -> Response:
 
 
 @documented(Doc("The current user", {200: UserPublic}))
-@authenticated
-async def me(request: Request, user: CurrentUser) -> Response:
-    shown = await queries.get_user_by_id(app_context(request).db, user_id=user.id)
-    if shown is None:  # deleted since authentication
-        raise Unauthorized(INVALID_TOKEN, code="invalid_token")
-    return json_response(shown, viewer_id=user.id)
+@authenticated_loading(queries.get_user_by_id)
+async def me(request: Request, user: UserRow) -> Response:
+    return json_response(user, viewer_id=user.id)
 
 
 @documented(
