@@ -373,8 +373,8 @@ async def planning_cost(admin_url: str, viewer_id: int, cleaning_id: int) -> lis
     1.18, where nothing can stay prepared."""
     statements: list[tuple[str, Query, dict[str, Any]]] = [
         (
-            "users.get_user_by_id (authentication)",
-            load_queries("users")["get_user_by_id"],
+            "users.get_current_user (authentication)",
+            load_queries("users")["get_current_user"],
             {"user_id": viewer_id, "family_id": None},
         ),
         (
