@@ -211,7 +211,7 @@ def create_app(
         max_lag=settings.replica_max_lag_seconds,
     )
     routes = url_map()
-    metrics = Metrics(db)
+    metrics = Metrics(db, reads)
     ctx = AppContext(
         settings=settings,
         db=db,

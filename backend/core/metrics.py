@@ -24,6 +24,7 @@ from prometheus_client import (
 from starlette.types import Scope
 
 from backend.core.db import Database
+from backend.core.replica import PublicReads
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -47,8 +48,9 @@ def multiprocess_dir() -> str | None:
 class Metrics:
     """Request, database-pool, query and worker-process metrics of one app."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, reads: PublicReads | None = None) -> None:
         self.db = db
+        self.reads = reads
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -96,6 +98,18 @@ class Metrics:
             registry=r,
             multiprocess_mode="liveall",
         )
+        self.replica_fresh = Gauge(
+            "phresh_db_replica_fresh",
+            "1 while public reads go to the read replica (every worker), else 0.",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.replica_lag = Gauge(
+            "phresh_db_replica_lag_seconds",
+            "How far behind the read replica was last measured (the largest of the workers').",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         if multiprocess_dir() is None:
             ProcessCollector(registry=r)
         # Labelled children, looked up once (route templates and query names are bounded).
@@ -136,6 +150,11 @@ class Metrics:
             self.pool_size.set(size)
             self.pool_in_use.set(in_use)
             self.pool_max.set(maximum)
+            if self.reads is not None and self.reads.replica is not None:
+                state, lag = self.reads.state()
+                self.replica_fresh.set(1 if state == "fresh" else 0)
+                if lag is not None:
+                    self.replica_lag.set(lag)
         if force or now - self._process_refreshed > _PROCESS_REFRESH_SECONDS:
             self._process_refreshed = now
             usage = resource.getrusage(resource.RUSAGE_SELF)

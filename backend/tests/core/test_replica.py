@@ -148,6 +148,9 @@ async def test_public_reads_follow_the_replica_while_fresh_and_the_primary_other
         auth_owner = {"Authorization": owner["Authorization"]}
         auth_viewer = {"Authorization": viewer["Authorization"]}
         await replica_state(http, "fresh")
+        metrics = (await http.get("/metrics")).text
+        assert "phresh_db_replica_fresh 1.0" in metrics, metrics
+        assert "phresh_db_replica_lag_seconds " in metrics
         await _execute(replicated.replica, "SELECT pg_wal_replay_pause()")
         try:
             job = await post_job(http, owner, "lagging job")
@@ -163,6 +166,7 @@ async def test_public_reads_follow_the_replica_while_fresh_and_the_primary_other
             # Past the lag bound the replica is behind: the primary serves the feed.
             body = await replica_state(http, "behind", within=MAX_LAG + 2)
             assert body["status"] == "ok"
+            assert "phresh_db_replica_fresh 0.0" in (await http.get("/metrics")).text
             feed = await http.get("/api/feed/cleanings/", headers=auth_viewer)
             assert job in feed_ids(feed)
         finally:
