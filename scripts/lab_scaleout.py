@@ -151,11 +151,7 @@ class Lab:
     def start_postgres(self) -> None:
         run("scripts/pg-cluster", "start", str(self.folder / "pg"), str(self.pg_port), PG_OPTIONS)
         admin = self.admin_url()
-        exists = run(
-            "psql", "-XAtq", admin, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
-        )
-        if not exists.strip():
-            run("psql", "-Xq", admin, "-c", f"CREATE DATABASE {DATABASE}")
+        run(sys.executable, "scripts/dbtool.py", "ensure-db", self.admin_url(DATABASE))
         # Production's least-privilege roles and role timeouts (they hold behind PgBouncer).
         run("scripts/db-roles", "--admin-url", admin, "--database", DATABASE)
         run(
