@@ -24,7 +24,7 @@ from prometheus_client import (
 from starlette.types import Scope
 
 from backend.core.db import Database
-from backend.core.replica import PublicReads
+from backend.core.replica import PublicReads, ReplicaState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -50,7 +50,6 @@ class Metrics:
 
     def __init__(self, db: Database, reads: PublicReads | None = None) -> None:
         self.db = db
-        self.reads = reads
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -118,6 +117,8 @@ class Metrics:
         self._process_refreshed = 0.0
         self._pool_refreshed = 0.0
         db.observers.append(self.observe_query)
+        if reads is not None:
+            reads.watchers.append(self.observe_replica)
 
     def request_started(self) -> None:
         self.in_flight.inc()
@@ -140,6 +141,12 @@ class Metrics:
             series = self._query_series[name] = self.query_latency.labels(name)
         series.observe(seconds)
 
+    def observe_replica(self, state: ReplicaState, lag: float | None) -> None:
+        """After each lag check of this worker (so an idle worker's value stays current)."""
+        self.replica_fresh.set(1 if state == "fresh" else 0)
+        if lag is not None:
+            self.replica_lag.set(lag)
+
     def _refresh_gauges(self, force: bool = False) -> None:
         """Gauges are sampled at most once a second per worker (each write is a file write
         in multiprocess mode), and always when scraped."""
@@ -150,11 +157,6 @@ class Metrics:
             self.pool_size.set(size)
             self.pool_in_use.set(in_use)
             self.pool_max.set(maximum)
-            if self.reads is not None and self.reads.replica is not None:
-                state, lag = self.reads.state()
-                self.replica_fresh.set(1 if state == "fresh" else 0)
-                if lag is not None:
-                    self.replica_lag.set(lag)
         if force or now - self._process_refreshed > _PROCESS_REFRESH_SECONDS:
             self._process_refreshed = now
             usage = resource.getrusage(resource.RUSAGE_SELF)

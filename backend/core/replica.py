@@ -50,6 +50,8 @@ class PublicReads:
         self._reached_at: float | None = None  # when the newest sample it replayed was taken
         self._down = replica is not None
         self._monitor: asyncio.Task[None] | None = None
+        # Told the state after every check (metrics): kept current without any traffic.
+        self.watchers: list[Callable[[ReplicaState, float | None], None]] = []
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -144,9 +146,16 @@ class PublicReads:
         if self._down:
             self._down = False
             logger.info("read replica answering again; reads go to it while fresh")
+        self._report()
 
     def _mark_down(self, why: str) -> None:
         self._fresh_until = 0.0
         if not self._down:
             self._down = True
             logger.warning("read replica unavailable (%s): the primary serves reads", why)
+        self._report()
+
+    def _report(self) -> None:
+        state, lag = self.state()
+        for watcher in self.watchers:
+            watcher(state, lag)

@@ -26,7 +26,7 @@ from backend.tests.conftest import (
     run_migrations,
     running,
 )
-from backend.tests.servers import ROOT, free_port
+from backend.tests.servers import ROOT, free_port, gunicorn_process
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.xdist_group("replica")]
 
@@ -210,3 +210,43 @@ async def test_a_replica_that_goes_down_costs_no_request(
             pg_cluster("start", str(replicated.replica_dir), str(replicated.replica_port))
         assert statuses and set(statuses) == {200}, sorted(set(statuses))
         await replica_state(http, "fresh")  # and back once it answers
+
+
+async def test_under_gunicorn_each_worker_watches_the_replica_and_falls_back(
+    replicated: Replicated, tmp_path: Path
+) -> None:
+    """The same behaviour as served: 2 gunicorn workers, each with its own lag monitor
+    (started by the lifespan), the metrics summed over workers; the replica stopped while
+    clients read costs no request."""
+    env = {"DATABASE_REPLICA_URL": replicated.replica, "REPLICA_MAX_LAG_SECONDS": str(MAX_LAG)}
+    with gunicorn_process(
+        replicated.primary, workers=2, log_file=tmp_path / "gunicorn.log", env=env
+    ) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+            owner, viewer = await register(http, "owner"), await register(http, "viewer")
+            job = await post_job(http, owner, "served job")
+            await replica_state(http, "fresh")
+            deadline = time.monotonic() + 10  # both workers report fresh (the gauge's min)
+            while "phresh_db_replica_fresh 1.0" not in (await http.get("/metrics")).text:
+                assert time.monotonic() < deadline, "a worker never reported the replica fresh"
+                await asyncio.sleep(0.1)
+            statuses: list[int] = []
+            stop_at = time.monotonic() + 3
+
+            async def reader() -> None:
+                while time.monotonic() < stop_at:
+                    response = await http.get(
+                        f"/api/cleanings/{job}/", headers={"Authorization": viewer["Authorization"]}
+                    )
+                    statuses.append(response.status_code)
+
+            async def stop_the_replica() -> None:
+                await asyncio.sleep(0.5)
+                await asyncio.to_thread(pg_cluster, "stop", str(replicated.replica_dir))
+
+            try:
+                await asyncio.gather(reader(), reader(), stop_the_replica())
+                await replica_state(http, "down")
+            finally:
+                pg_cluster("start", str(replicated.replica_dir), str(replicated.replica_port))
+            assert statuses and set(statuses) == {200}, sorted(set(statuses))
