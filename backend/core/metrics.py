@@ -117,6 +117,7 @@ class Metrics:
         self._process_refreshed = 0.0
         self._pool_refreshed = 0.0
         db.observers.append(self.observe_query)
+        self.reads = reads
         if reads is not None:
             reads.watchers.append(self.observe_replica)
 
@@ -142,7 +143,8 @@ class Metrics:
         series.observe(seconds)
 
     def observe_replica(self, state: ReplicaState, lag: float | None) -> None:
-        """After each lag check of this worker (so an idle worker's value stays current)."""
+        """After each lag check of this worker (so an idle worker's value stays current, to
+        within one check interval), and when scraped (so the scraping worker's is exact)."""
         self.replica_fresh.set(1 if state == "fresh" else 0)
         if lag is not None:
             self.replica_lag.set(lag)
@@ -166,6 +168,8 @@ class Metrics:
     def render(self) -> bytes:
         """The exposition text: this process's registry, or the sum over all workers."""
         self._refresh_gauges(force=True)
+        if self.reads is not None:
+            self.observe_replica(*self.reads.state())
         directory = multiprocess_dir()
         if directory is None:
             return generate_latest(self.registry)
