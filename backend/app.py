@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Match, Mount, Route
-from starlette.types import Scope
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Scope
 
 from backend.cleanings.routes import routes as cleaning_routes
 from backend.config import Settings
@@ -29,6 +25,7 @@ from backend.core.metrics import Metrics
 from backend.core.middleware import JSONCORSMiddleware, LimitsMiddleware, RequestContextMiddleware
 from backend.core.openapi import openapi_json
 from backend.core.replica import PublicReads
+from backend.core.routing import App, Operation, Router, Routes
 from backend.core.schema import expected_revision
 from backend.core.security import Argon2Parameters, Clock, Passwords, Tokens
 from backend.evaluations.routes import routes as evaluation_routes
@@ -42,33 +39,26 @@ from backend.users.routes import routes as user_routes
 
 logger = logging.getLogger("phresh.app")
 
-UNMATCHED_ROUTE = "<unmatched>"
+UNMATCHED_ROUTE = "<unmatched>"  # the route label of a 404 (never the raw path)
 API_VERSION = "1.0.0"
 
 
-def url_map() -> list[BaseRoute]:
-    """One Mount per domain. Order matters only where prefixes nest (more specific first)."""
+def url_map() -> list[Routes]:
+    """Every domain's routes (each declares its own prefix)."""
     return [
-        Mount("/api/users/{username}/evaluations", routes=evaluation_routes, name="evaluations"),
-        Mount("/api/users", routes=user_routes, name="users"),
-        Mount("/api/profiles", routes=profile_routes, name="profiles"),
-        Mount("/api/cleanings/{cleaning_id}/offers", routes=offer_routes, name="offers"),
-        Mount("/api/cleanings", routes=cleaning_routes, name="cleanings"),
-        Mount("/api/feed", routes=feed_routes, name="feed"),
-        Mount("/health", routes=health_routes, name="health"),
-        *operation_routes,
+        user_routes,
+        evaluation_routes,
+        profile_routes,
+        cleaning_routes,
+        offer_routes,
+        feed_routes,
+        health_routes,
+        operation_routes,
     ]
 
 
-def route_templates(routes: list[BaseRoute], prefix: str = "") -> dict[int, str]:
-    """`id(route)` → its full path template, for logs and metrics (never raw ids)."""
-    templates: dict[int, str] = {}
-    for route in routes:
-        if isinstance(route, Mount):
-            templates.update(route_templates(route.routes, prefix + route.path))
-        elif isinstance(route, Route):
-            templates[id(route)] = prefix + route.path
-    return templates
+def operations(groups: list[Routes]) -> list[Operation]:
+    return [operation for group in groups for operation in group.operations]
 
 
 def database_from_settings(settings: Settings, url: str | None = None) -> Database:
@@ -118,56 +108,12 @@ def _error_body(detail: Any, code: str) -> dict[str, Any]:
     return {"detail": detail, "code": code}
 
 
-async def handle_http_error(request: Request, exc: Exception) -> Response:
+def handle_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPError)
     return JSONResponse(_error_body(exc.detail, exc.code), exc.status_code, headers=exc.headers)
 
 
-def _route_matches(routes: list[BaseRoute], scope: Scope) -> bool:
-    """Whether a route (not merely a Mount's prefix) matches `scope`, method aside."""
-    for route in routes:
-        match, child = route.matches(scope)
-        if match is Match.NONE:
-            continue
-        if isinstance(route, Mount) and route.routes:
-            if _route_matches(route.routes, {**scope, **child}):
-                return True
-            continue
-        return True
-    return False
-
-
-def _slashed_route_exists(request: Request) -> bool:
-    path = request.scope["path"]
-    if path.endswith("/"):
-        return False
-    scope = {**request.scope, "path": path + "/", "root_path": ""}
-    return _route_matches(request.app.router.routes, scope)
-
-
-def _without_slash_redirects(routes: list[BaseRoute]) -> None:
-    """Starlette's routers (the app's and each Mount's) redirect to an absolute URL built
-    from the Host header; the 404 handler redirects instead (relative Location)."""
-    for route in routes:
-        if isinstance(route, Mount) and route.routes:
-            route.app.redirect_slashes = False  # type: ignore[attr-defined]
-            _without_slash_redirects(route.routes)
-
-
-async def handle_starlette_http_exception(request: Request, exc: Exception) -> Response:
-    """Unknown routes (404) and wrong methods (405), as JSON. A path that exists with a
-    trailing slash is redirected (307) with a *relative* Location: never built from the Host
-    header, which the client chooses (Starlette's own redirect would echo any Host)."""
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404 and _slashed_route_exists(request):
-        query = request.scope.get("query_string", b"").decode("latin-1")
-        location = request.scope["path"] + "/"  # the full path (root_path included)
-        return RedirectResponse(location + (f"?{query}" if query else ""), status_code=307)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-    return JSONResponse(_error_body(exc.detail, code), exc.status_code, headers=exc.headers)
-
-
-async def handle_unmapped_integrity_error(request: Request, exc: Exception) -> Response:
+def handle_unmapped_integrity_error(request: Request, exc: Exception) -> Response:
     """A constraint a service did not map: the request conflicts with the current state."""
     assert isinstance(exc, IntegrityError)
     logger.warning("unmapped constraint violation: %s", exc.constraint)
@@ -177,7 +123,7 @@ async def handle_unmapped_integrity_error(request: Request, exc: Exception) -> R
     )
 
 
-async def handle_invalid_input(request: Request, exc: Exception) -> Response:
+def handle_invalid_input(request: Request, exc: Exception) -> Response:
     """A value PostgreSQL refused that validation let through (a NUL character in a string,
     a number out of range): still the client's input, so 422 in the usual shape."""
     detail = [
@@ -200,7 +146,7 @@ def create_app(
     clock: Clock = time.time,
     outbox: Outbox | None = None,
     passwords: Passwords | None = None,
-) -> Starlette:
+) -> App:
     """Build the ASGI app. Tests pass their own database, clock, outbox or hasher."""
     configure_logging(settings.log_level)
     db = database or database_from_settings(settings)
@@ -210,7 +156,7 @@ def create_app(
         database_from_settings(settings, replica) if replica else None,
         max_lag=settings.replica_max_lag_seconds,
     )
-    routes = url_map()
+    served = operations(url_map())
     metrics = Metrics(db, reads)
     ctx = AppContext(
         settings=settings,
@@ -234,13 +180,13 @@ def create_app(
         clock=clock,
         metrics=metrics,
         jobs=BackgroundJobs(),
-        openapi=openapi_json(routes, title="Phresh", version=API_VERSION),
+        openapi=openapi_json(served, title="Phresh", version=API_VERSION),
         schema_revision=expected_revision(),
         load_current_user=get_current_user,
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
         await db.connect()  # lazy: never waits for PostgreSQL
         await reads.start()
         try:
@@ -250,44 +196,38 @@ def create_app(
             await reads.stop()
             await db.disconnect()
 
-    templates = route_templates(routes)
-
     def route_template(scope: Scope) -> str:
         route = scope.get("route")
-        return templates.get(id(route), UNMATCHED_ROUTE) if route is not None else UNMATCHED_ROUTE
+        return route.template if route is not None else UNMATCHED_ROUTE
 
-    middleware = [
-        Middleware(
-            RequestContextMiddleware,
+    middleware: list[Callable[[ASGIApp], ASGIApp]] = [
+        lambda app: RequestContextMiddleware(
+            app,
             route_template=route_template,
             metrics=metrics,
             allowed_hosts=settings.allowed_hosts,
         ),
-        Middleware(LimitsMiddleware, timeout_seconds=settings.request_timeout_seconds),
+        lambda app: LimitsMiddleware(app, timeout_seconds=settings.request_timeout_seconds),
     ]
     if settings.allowed_origins:
         middleware.insert(
             1,
-            Middleware(
-                JSONCORSMiddleware,
+            lambda app: JSONCORSMiddleware(
+                app,
                 allow_origins=settings.allowed_origins,
                 allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                 expose_headers=["X-Request-ID", "Link", "Retry-After"],
             ),
         )
-    app = Starlette(
-        routes=routes,
-        middleware=middleware,
-        exception_handlers={
+    router = Router(
+        served,
+        {
             HTTPError: handle_http_error,
-            HTTPException: handle_starlette_http_exception,
             IntegrityError: handle_unmapped_integrity_error,
             InvalidInput: handle_invalid_input,
         },
-        lifespan=lifespan,
     )
-    app.router.redirect_slashes = False  # done by the 404 handler, with a relative Location
-    _without_slash_redirects(routes)
+    app = App(router, middleware, lifespan)
     app.state.ctx = ctx  # for tests and scripts that build the app without serving it
     return app

@@ -1,4 +1,5 @@
-"""The one way for a route to require an authenticated, active user.
+"""Authentication: the one way to know who an operation's caller is (core/routing.py calls
+it for every operation whose Doc has `auth`).
 
 Core defines who the caller is (`CurrentUser`) and how authentication goes; the users domain
 provides the lookup (`AppContext.load_current_user`, wired by `create_app`), so core imports
@@ -6,13 +7,10 @@ no domain package."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import Response
 
 from backend.core.context import app_context
 from backend.core.errors import Unauthorized
@@ -60,7 +58,6 @@ class AccountLoader(Protocol[A_co]):
 
 
 CurrentUserLoader = AccountLoader[CurrentUser]
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 async def authenticate(request: Request, load: AccountLoader[A]) -> A:
@@ -83,29 +80,3 @@ async def authenticate(request: Request, load: AccountLoader[A]) -> A:
 
 async def current_user(request: Request) -> CurrentUser:
     return await authenticate(request, app_context(request).load_current_user)
-
-
-def authenticated(handler: Callable[[Request, CurrentUser], Awaitable[Response]]) -> Handler:
-    """Route decorator: the handler receives the current user as its second argument."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        return await handler(request, await current_user(request))
-
-    return endpoint
-
-
-def authenticated_loading(
-    load: AccountLoader[A],
-) -> Callable[[Callable[[Request, A], Awaitable[Response]]], Handler]:
-    """`authenticated`, for a handler that shows the account: `load` fetches what it shows
-    in the authentication's own lookup (one statement instead of two)."""
-
-    def decorate(handler: Callable[[Request, A], Awaitable[Response]]) -> Handler:
-        @functools.wraps(handler)
-        async def endpoint(request: Request) -> Response:
-            return await handler(request, await authenticate(request, load))
-
-        return endpoint
-
-    return decorate

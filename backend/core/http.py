@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.core.errors import UnsupportedMediaType, ValidationFailed
+from backend.core.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -54,8 +55,11 @@ async def parse_form(request: Request, model: type[M]) -> M:
     """Validate an `application/x-www-form-urlencoded` (or multipart) body; else 415."""
     if media_type(request) not in FORM_TYPES:
         raise UnsupportedMediaType(NOT_A_FORM)
-    async with request.form(max_files=0, max_fields=20) as form:
-        values = {key: value for key, value in form.items() if isinstance(value, str)}
+    try:
+        async with request.form(max_files=0, max_fields=20) as form:
+            values = {key: value for key, value in form.items() if isinstance(value, str)}
+    except MultiPartException as error:  # malformed, a file, or too many fields
+        raise BadRequest(error.message) from None
     try:
         return model.model_validate(values)
     except ValidationError as error:

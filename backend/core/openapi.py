@@ -1,27 +1,29 @@
 """OpenAPI 3.1, generated from the URL map and the same pydantic models that validate
 requests and shape responses.
 
-Each handler carries a `Doc` (its summary, the models of its body, query and path, and its
-responses). `@documented(...)` attaches it; `openapi_document()` walks the URL map. A test
-validates the document with openapi-spec-validator, and schemathesis checks the running
-app against it (a handler that parsed another model than its Doc names would fail there).
+Each operation is declared with a `Doc` (its summary, the models of its body, query and
+path, and its responses: core/routing.py). The same Doc decides what the handler is given,
+validated, so the document cannot name another model than the one parsed.
+`openapi_document()` walks the operations. A test validates the document with
+openapi-spec-validator, and schemathesis checks the running app against it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
-from starlette.routing import BaseRoute, Mount, Route
 
 from backend.core.http import FORM_TYPES
 from backend.core.models import PublicModel
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from backend.core.routing import Operation
+
 REF_TEMPLATE = "#/components/schemas/{model}"
 LOGIN_PATH = "/api/users/login/token/"
 
@@ -72,27 +74,6 @@ class Doc:
     database: bool = True
     description: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def documented(doc: Doc) -> Callable[[F], F]:
-    """Attach `doc` to a handler (above or below `@authenticated`: both keep it)."""
-
-    def attach(handler: F) -> F:
-        handler.__openapi__ = doc  # type: ignore[attr-defined]
-        return handler
-
-    return attach
-
-
-def _walk(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, Route, str]]:
-    found: list[tuple[str, Route, str]] = []
-    for route in routes:
-        if isinstance(route, Mount):
-            found += _walk(route.routes, prefix + route.path)
-        elif isinstance(route, Route) and route.include_in_schema:
-            tag = prefix.removeprefix("/api/").split("/")[0] or route.path.strip("/")
-            found.append((prefix + route.path, route, tag))
-    return found
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -203,21 +184,15 @@ def _responses(doc: Doc, schemas: _Schemas) -> dict[str, Any]:
     return responses
 
 
-def openapi_document(routes: list[BaseRoute], *, title: str, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every documented route."""
-    documented_routes = [
-        (path, route, tag, getattr(route.endpoint, "__openapi__", None))
-        for path, route, tag in _walk(routes)
-    ]
-    docs = [doc for *_, doc in documented_routes if doc is not None]
-    schemas = _Schemas(docs)
+def openapi_document(operations: list[Operation], *, title: str, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every documented operation."""
+    documented = [operation for operation in operations if operation.doc is not None]
+    schemas = _Schemas([operation.doc for operation in documented if operation.doc])
     paths: dict[str, dict[str, Any]] = {}
-    for path, route, tag, doc in documented_routes:
-        if doc is None:
-            continue
-        for method in sorted((route.methods or set()) - {"HEAD"}):
-            operation = _operation(doc, schemas, route.name, tag)
-            paths.setdefault(path, {})[method.lower()] = operation
+    for operation in documented:
+        assert operation.doc is not None
+        entry = _operation(operation.doc, schemas, operation.name, operation.tag)
+        paths.setdefault(operation.template, {})[operation.method.lower()] = entry
     return {
         "openapi": "3.1.0",
         "info": {
@@ -241,5 +216,5 @@ def openapi_document(routes: list[BaseRoute], *, title: str, version: str) -> di
     }
 
 
-def openapi_json(routes: list[BaseRoute], *, title: str, version: str) -> bytes:
-    return json.dumps(openapi_document(routes, title=title, version=version)).encode()
+def openapi_json(operations: list[Operation], *, title: str, version: str) -> bytes:
+    return json.dumps(openapi_document(operations, title=title, version=version)).encode()

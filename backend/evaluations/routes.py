@@ -5,18 +5,19 @@ from __future__ import annotations
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from backend.core.auth import CurrentUser, authenticated
+from backend.core.auth import CurrentUser
 from backend.core.context import app_context
 from backend.core.errors import NotFound
-from backend.core.http import ListResponder, json_response, parse_body, parse_path, parse_query
+from backend.core.http import ListResponder, json_response
 from backend.core.models import Cursor, PageQuery, PositiveId, RequestModel
-from backend.core.openapi import Doc, documented
+from backend.core.openapi import Doc
 from backend.core.pagination import NEWEST, page_of, start_from
+from backend.core.routing import Routes
 from backend.evaluations import queries, service
 from backend.evaluations.models import EvaluationCreateBody, EvaluationPublic, EvaluationStats
 
+routes = Routes("/api/users/{username}/evaluations", namespace="evaluations")
 evaluation_list = ListResponder(EvaluationPublic)
 
 
@@ -28,19 +29,20 @@ class CleanerCleaningPath(CleanerPath):
     cleaning_id: PositiveId
 
 
-@documented(
+@routes.post(
+    "/{cleaning_id}/",
+    "create-evaluation-for-cleaner",
     Doc(
         "Evaluate the cleaner you hired (completes their offer)",
         {201: EvaluationPublic},
         body=EvaluationCreateBody,
         path=CleanerCleaningPath,
         errors=(400, 403, 404),
-    )
+    ),
 )
-@authenticated
-async def create_evaluation(request: Request, user: CurrentUser) -> Response:
-    path = parse_path(request, CleanerCleaningPath)
-    body = await parse_body(request, EvaluationCreateBody)
+async def create_evaluation(
+    request: Request, user: CurrentUser, path: CleanerCleaningPath, body: EvaluationCreateBody
+) -> Response:
     evaluation = await service.evaluate_cleaner(
         app_context(request).db,
         cleaning_id=path.cleaning_id,
@@ -51,19 +53,20 @@ async def create_evaluation(request: Request, user: CurrentUser) -> Response:
     return json_response(evaluation, status_code=201, viewer_id=user.id)
 
 
-@documented(
+@routes.get(
+    "/",
+    "list-evaluations-for-user",
     Doc(
         "A cleaner's evaluations, newest first",
         {200: list[EvaluationPublic]},
         path=CleanerPath,
         query=PageQuery,
         errors=(404,),
-    )
+    ),
 )
-@authenticated
-async def list_evaluations(request: Request, user: CurrentUser) -> Response:
-    path = parse_path(request, CleanerPath)
-    query = parse_query(request, PageQuery)
+async def list_evaluations(
+    request: Request, user: CurrentUser, path: CleanerPath, query: PageQuery
+) -> Response:
     db = app_context(request).reads
     cleaner = await service.public_cleaner_id(db, path.username)
     start = start_from(query.cursor, NEWEST)
@@ -74,37 +77,31 @@ async def list_evaluations(request: Request, user: CurrentUser) -> Response:
     return evaluation_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 
-@documented(
+@routes.get(
+    "/stats/",
+    "get-stats-for-user",
     Doc(
         "A cleaner's evaluation statistics", {200: EvaluationStats}, path=CleanerPath, errors=(404,)
-    )
+    ),
 )
-@authenticated
-async def get_stats(request: Request, user: CurrentUser) -> Response:
-    path = parse_path(request, CleanerPath)
+async def get_stats(request: Request, user: CurrentUser, path: CleanerPath) -> Response:
     db = app_context(request).reads
     cleaner = await service.public_cleaner_id(db, path.username)
     stats = await queries.get_evaluation_stats_for_cleaner(db, cleaner_id=cleaner)
     return json_response(stats, viewer_id=user.id)
 
 
-@documented(Doc("One evaluation", {200: EvaluationPublic}, path=CleanerCleaningPath, errors=(404,)))
-@authenticated
-async def get_evaluation(request: Request, user: CurrentUser) -> Response:
-    path = parse_path(request, CleanerCleaningPath)
+@routes.get(
+    "/{cleaning_id}/",
+    "get-evaluation-for-cleaner",
+    Doc("One evaluation", {200: EvaluationPublic}, path=CleanerCleaningPath, errors=(404,)),
+)
+async def get_evaluation(
+    request: Request, user: CurrentUser, path: CleanerCleaningPath
+) -> Response:
     db = app_context(request).reads
     cleaner = await service.public_cleaner_id(db, path.username)
     evaluation = await queries.get_evaluation(db, cleaning_id=path.cleaning_id, cleaner_id=cleaner)
     if evaluation is None:
         raise NotFound(service.EVALUATION_NOT_FOUND)
     return json_response(evaluation, viewer_id=user.id)
-
-
-routes = [
-    Route("/", list_evaluations, methods=["GET"], name="list-evaluations-for-user"),
-    Route("/stats/", get_stats, methods=["GET"], name="get-stats-for-user"),
-    Route(
-        "/{cleaning_id}/", create_evaluation, methods=["POST"], name="create-evaluation-for-cleaner"
-    ),
-    Route("/{cleaning_id}/", get_evaluation, methods=["GET"], name="get-evaluation-for-cleaner"),
-]

@@ -6,17 +6,18 @@ from datetime import UTC
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from backend.core.auth import CurrentUser, authenticated
+from backend.core.auth import CurrentUser
 from backend.core.context import app_context
-from backend.core.http import ListResponder, parse_query
+from backend.core.http import ListResponder
 from backend.core.models import Cursor
-from backend.core.openapi import Doc, documented
+from backend.core.openapi import Doc
 from backend.core.pagination import NEWEST, page_of
+from backend.core.routing import Routes
 from backend.feed import queries
 from backend.feed.models import FeedItem, FeedQuery
 
+routes = Routes("/api/feed", namespace="feed")
 feed_list = ListResponder(FeedItem)
 
 
@@ -33,16 +34,16 @@ def feed_start(query: FeedQuery) -> Cursor:
     return NEWEST
 
 
-@documented(
+@routes.get(
+    "/cleanings/",
+    "get-cleaning-feed-for-user",
     Doc(
         "Activity feed of cleanings (create and update events), newest first",
         {200: list[FeedItem]},
         query=FeedQuery,
-    )
+    ),
 )
-@authenticated
-async def cleanings_feed(request: Request, user: CurrentUser) -> Response:
-    query = parse_query(request, FeedQuery)
+async def cleanings_feed(request: Request, user: CurrentUser, query: FeedQuery) -> Response:
     start = feed_start(query)
     rows = await queries.list_feed_events(
         app_context(request).reads,
@@ -53,8 +54,3 @@ async def cleanings_feed(request: Request, user: CurrentUser) -> Response:
     )
     page = page_of(rows, query.page_chunk_size, lambda e: Cursor(ts=e.event_timestamp, id=e.id))
     return feed_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
-
-
-routes = [
-    Route("/cleanings/", cleanings_feed, methods=["GET"], name="get-cleaning-feed-for-user"),
-]

@@ -7,14 +7,15 @@ import asyncio
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from backend.core.context import app_context
 from backend.core.errors import DatabaseUnavailable
 from backend.core.models import PublicModel
-from backend.core.openapi import Doc, documented
+from backend.core.openapi import Doc
+from backend.core.routing import Routes
 from backend.health.queries import get_schema_revision
 
+routes = Routes("/health", namespace="health")
 READY_TIMEOUT_SECONDS = 1.0
 
 
@@ -35,17 +36,23 @@ def _not_ready(detail: str, **extra: str | None) -> Response:
     )
 
 
-@documented(Doc("Liveness: the process answers", {200: ProbeStatus}, auth=False, database=False))
+@routes.get(
+    "/live",
+    "live",
+    Doc("Liveness: the process answers", {200: ProbeStatus}, auth=False, database=False),
+)
 async def live(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-@documented(
+@routes.get(
+    "/ready",
+    "ready",
     Doc(
         "Readiness: SELECT 1 within 1 s, and the schema at the expected revision",
         {200: ProbeStatus, 503: ProbeStatus},
         auth=False,
-    )
+    ),
 )
 async def ready(request: Request) -> Response:
     ctx = app_context(request)
@@ -71,9 +78,3 @@ async def ready(request: Request) -> Response:
         replica_lag_seconds=lag,
     )
     return JSONResponse(body.model_dump(exclude_none=True))
-
-
-routes = [
-    Route("/live", live, methods=["GET"], name="live"),
-    Route("/ready", ready, methods=["GET"], name="ready"),
-]

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import swagger_ui
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.responses import FileResponse, HTMLResponse, Response
 
 from backend.core.context import app_context
-from backend.core.errors import Unauthorized
+from backend.core.errors import NotFound, Unauthorized
+from backend.core.routing import Routes
 
+routes = Routes()
 SWAGGER_STATIC = Path(swagger_ui.__file__).resolve().parent / "static"
+# Served by name from this fixed set (no path from the request ever reaches the filesystem).
+SWAGGER_FILES = {file.name: file for file in SWAGGER_STATIC.iterdir() if file.is_file()}
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 DOCS_PAGE = """<!doctype html>
@@ -53,6 +55,7 @@ DOCS_CSP = (
 )
 
 
+@routes.get("/metrics", "metrics", None)
 async def metrics(request: Request) -> Response:
     ctx = app_context(request)
     token = ctx.settings.metrics_token
@@ -64,19 +67,21 @@ async def metrics(request: Request) -> Response:
     return Response(ctx.metrics.render(), media_type=PROMETHEUS_TEXT)
 
 
+@routes.get("/openapi.json", "openapi", None)
 async def openapi(request: Request) -> Response:
     return Response(app_context(request).openapi, media_type="application/json")
 
 
+@routes.get("/docs", "docs", None)
 async def docs(request: Request) -> Response:
     return HTMLResponse(
         DOCS_PAGE.replace("{init}", DOCS_INIT), headers={"Content-Security-Policy": DOCS_CSP}
     )
 
 
-routes = [
-    Route("/metrics", metrics, methods=["GET"], name="metrics", include_in_schema=False),
-    Route("/openapi.json", openapi, methods=["GET"], name="openapi", include_in_schema=False),
-    Route("/docs", docs, methods=["GET"], name="docs", include_in_schema=False),
-    Mount("/docs/static", app=StaticFiles(directory=SWAGGER_STATIC), name="docs-static"),
-]
+@routes.get("/docs/static/{name}", "docs-static", None)
+async def docs_static(request: Request) -> Response:
+    file = SWAGGER_FILES.get(request.path_params["name"])
+    if file is None:
+        raise NotFound("Not Found")
+    return FileResponse(file)

@@ -5,17 +5,18 @@ from __future__ import annotations
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from backend.core.auth import CurrentUser, authenticated
+from backend.core.auth import CurrentUser
 from backend.core.context import app_context
 from backend.core.errors import NotFound
-from backend.core.http import json_response, parse_body, parse_path
+from backend.core.http import json_response
 from backend.core.models import RequestModel
-from backend.core.openapi import Doc, documented
+from backend.core.openapi import Doc
+from backend.core.routing import Routes
 from backend.profiles import queries
 from backend.profiles.models import ProfilePublic, ProfileUpdateBody
 
+routes = Routes("/api/profiles", namespace="profiles")
 PROFILE_NOT_FOUND = "No profile found with that username."
 
 
@@ -23,27 +24,17 @@ class UsernamePath(RequestModel):
     username: str = Field(min_length=1, max_length=64)
 
 
-@documented(Doc("A user's profile", {200: ProfilePublic}, path=UsernamePath, errors=(404,)))
-@authenticated
-async def get_profile(request: Request, user: CurrentUser) -> Response:
-    path = parse_path(request, UsernamePath)
-    profile = await app_context(request).reads.read(
-        lambda db: queries.get_profile_by_username(db, username=path.username),
-        primary_if=lambda found: found is None or found.user_id == user.id,
-    )
-    if profile is None:
-        raise NotFound(PROFILE_NOT_FOUND)
-    return json_response(profile, viewer_id=user.id)
-
-
-@documented(
+@routes.put(
+    "/me/",
+    "update-own-profile",
     Doc(
         "Update your profile (partial)", {200: ProfilePublic}, body=ProfileUpdateBody, errors=(404,)
-    )
+    ),
 )
-@authenticated
-async def update_own_profile(request: Request, user: CurrentUser) -> Response:
-    update = (await parse_body(request, ProfileUpdateBody)).profile_update
+async def update_own_profile(
+    request: Request, user: CurrentUser, body: ProfileUpdateBody
+) -> Response:
+    update = body.profile_update
     present = update.model_fields_set
     profile = await queries.update_profile(
         app_context(request).db,
@@ -62,7 +53,16 @@ async def update_own_profile(request: Request, user: CurrentUser) -> Response:
     return json_response(profile, viewer_id=user.id)
 
 
-routes = [
-    Route("/me/", update_own_profile, methods=["PUT"], name="update-own-profile"),
-    Route("/{username}/", get_profile, methods=["GET"], name="get-profile-by-username"),
-]
+@routes.get(
+    "/{username}/",
+    "get-profile-by-username",
+    Doc("A user's profile", {200: ProfilePublic}, path=UsernamePath, errors=(404,)),
+)
+async def get_profile(request: Request, user: CurrentUser, path: UsernamePath) -> Response:
+    profile = await app_context(request).reads.read(
+        lambda db: queries.get_profile_by_username(db, username=path.username),
+        primary_if=lambda found: found is None or found.user_id == user.id,
+    )
+    if profile is None:
+        raise NotFound(PROFILE_NOT_FOUND)
+    return json_response(profile, viewer_id=user.id)

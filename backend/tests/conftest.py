@@ -21,13 +21,13 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
-from starlette.applications import Starlette
 
 from backend.app import create_app
 from backend.config import Settings
 from backend.core.context import AppContext
 from backend.core.db import Database, DatabaseOptions
 from backend.core.mail import LoggingOutbox
+from backend.core.routing import App
 from backend.core.security import Argon2Parameters, Passwords
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,7 +234,7 @@ def settings(db_url: str) -> Settings:
     return make_settings(db_url)
 
 
-def build_app(settings: Settings, clock: FakeClock, outbox: LoggingOutbox) -> Starlette:
+def build_app(settings: Settings, clock: FakeClock, outbox: LoggingOutbox) -> App:
     return create_app(settings, clock=clock, outbox=outbox, passwords=Passwords(FAST_ARGON2))
 
 
@@ -248,11 +248,11 @@ class RunningApp:
     def url(self, name: str, **params: Any) -> str:
         return str(self.ctx_app.url_path_for(name, **params))
 
-    ctx_app: Starlette
+    ctx_app: App
 
 
 @asynccontextmanager
-async def running(application: Starlette) -> AsyncIterator[RunningApp]:
+async def running(application: App) -> AsyncIterator[RunningApp]:
     async with LifespanManager(application) as manager:
         yield RunningApp(asgi=manager.app, ctx=application.state.ctx, ctx_app=application)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from starlette.routing import BaseRoute, Match, Mount
 
 from backend.tests.conftest import ROOT, RunningApp
 
@@ -42,29 +40,14 @@ async def test_the_index_lists_exactly_the_openapi_operations(
     assert len(served) > 25
 
 
-def resolve(routes: list[BaseRoute], scope: dict[str, Any]) -> BaseRoute | None:
-    """The route that fully matches `scope`, descending into Mounts (a Mount matches any
-    path under its prefix, so it alone proves nothing)."""
-    for route in routes:
-        match, child = route.matches(scope)
-        if match is not Match.FULL:
-            continue
-        if isinstance(route, Mount) and route.routes:
-            return resolve(route.routes, {**scope, **child})
-        return route
-    return None
-
-
 async def test_every_listed_operation_is_served(app: RunningApp) -> None:
-    routes = app.ctx_app.router.routes
+    router = app.ctx_app.router
     for (method, path), name in indexed_operations().items():
         concrete = re.sub(r"\{[^}]+\}", "1", path)
-        scope = {"type": "http", "method": method, "path": concrete, "root_path": ""}
-        route = resolve(routes, scope)
-        assert route is not None, f"{method} {path} ({name}) is listed but not served"
-        assert getattr(route, "name", None) == name, f"{method} {path} is served by another route"
-    unserved = {"type": "http", "method": "GET", "path": "/api/nothing/here/", "root_path": ""}
-    assert resolve(routes, unserved) is None
+        operation = router.resolve(method, concrete)
+        assert operation is not None, f"{method} {path} ({name}) is listed but not served"
+        assert operation.name == name, f"{method} {path} is served by another route"
+    assert router.resolve("GET", "/api/nothing/here/") is None
 
 
 def test_every_relative_link_in_the_docs_resolves() -> None:

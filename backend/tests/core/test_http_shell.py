@@ -10,9 +10,9 @@ import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from backend.config import Settings
+from backend.core.routing import Operation
 from backend.tests.conftest import FakeClock, build_app, client_for, make_settings, running
 
 pytestmark = pytest.mark.anyio
@@ -101,7 +101,7 @@ async def test_unhandled_error_is_json_500_logged_with_request_id(
         raise RuntimeError("SELECT secret FROM internals")
 
     application = build_app(settings, clock, outbox)
-    application.router.routes.append(Route("/explode", explode))
+    application.router.add(Operation("GET", "/explode", "explode", explode, None))
     async with running(application) as app, client_for(app) as http:
         with caplog.at_level(logging.ERROR):
             response = await http.get("/explode", headers={"X-Request-ID": "boom-42"})
