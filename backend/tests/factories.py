@@ -47,9 +47,12 @@ async def create_user(
     username = username or unique_username()
     email = email or f"{username.lower()}@example.com"
     user = await service.register(  # a fresh "address" each: factories are not rate-limited
-        ctx,
-        UserCreate(username=username, email=email, password=password),
-        f"factory-{next(_sequence)}",
+        ctx.db,
+        passwords=ctx.passwords,
+        tokens=ctx.tokens,
+        settings=ctx.settings,
+        new_user=UserCreate(username=username, email=email, password=password),
+        address=f"factory-{next(_sequence)}",
     )
     assert user.access_token is not None
     return UserFixture(user.id, username, email, password, user.access_token.access_token)

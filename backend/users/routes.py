@@ -45,7 +45,15 @@ def _address(request: Request) -> str:
     ),
 )
 async def register(request: Request, body: UserRegisterBody) -> Response:
-    user = await service.register(app_context(request), body.new_user, _address(request))
+    ctx = app_context(request)
+    user = await service.register(
+        ctx.db,
+        passwords=ctx.passwords,
+        tokens=ctx.tokens,
+        settings=ctx.settings,
+        new_user=body.new_user,
+        address=_address(request),
+    )
     return json_response(user, status_code=201, viewer_id=user.id)
 
 
@@ -61,7 +69,15 @@ async def register(request: Request, body: UserRegisterBody) -> Response:
     ),
 )
 async def login(request: Request, form: LoginForm) -> Response:
-    tokens = await service.login(app_context(request), form, _address(request))
+    ctx = app_context(request)
+    tokens = await service.login(
+        ctx.db,
+        passwords=ctx.passwords,
+        tokens=ctx.tokens,
+        settings=ctx.settings,
+        form=form,
+        address=_address(request),
+    )
     return json_response(tokens, headers={"Cache-Control": "no-store"})
 
 
@@ -87,7 +103,10 @@ async def me(request: Request, user: UserRow) -> Response:
     ),
 )
 async def refresh_token(request: Request, body: RefreshTokenBody) -> Response:
-    tokens = await service.refresh(app_context(request), body.refresh_token)
+    ctx = app_context(request)
+    tokens = await service.refresh(
+        ctx.db, tokens=ctx.tokens, settings=ctx.settings, refresh_token=body.refresh_token
+    )
     return json_response(tokens, headers={"Cache-Control": "no-store"})
 
 
@@ -103,7 +122,8 @@ async def refresh_token(request: Request, body: RefreshTokenBody) -> Response:
     ),
 )
 async def logout(request: Request, body: RefreshTokenBody) -> Response:
-    await service.logout(app_context(request), body.refresh_token)
+    ctx = app_context(request)
+    await service.logout(ctx.db, tokens=ctx.tokens, refresh_token=body.refresh_token)
     return Response(status_code=204)
 
 
@@ -120,7 +140,10 @@ async def logout(request: Request, body: RefreshTokenBody) -> Response:
 async def change_password(
     request: Request, user: CurrentUser, body: PasswordUpdateBody
 ) -> Response:
-    await service.change_password(app_context(request), user, body.password_update)
+    ctx = app_context(request)
+    await service.change_password(
+        ctx.db, passwords=ctx.passwords, user=user, update=body.password_update
+    )
     return Response(status_code=204)
 
 
@@ -128,7 +151,7 @@ async def change_password(
     "/me/", "delete-current-user", Doc("Delete the account and everything it owns", {204: None})
 )
 async def delete_me(request: Request, user: CurrentUser) -> Response:
-    await service.delete_account(app_context(request), user)
+    await service.delete_account(app_context(request).db, user=user)
     return Response(status_code=204)
 
 
@@ -145,7 +168,14 @@ async def delete_me(request: Request, user: CurrentUser) -> Response:
 )
 async def request_password_reset(request: Request, body: PasswordResetRequest) -> Response:
     ctx = app_context(request)
-    job = await service.request_password_reset(ctx, str(body.email), _address(request))
+    job = await service.request_password_reset(
+        ctx.db,
+        tokens=ctx.tokens,
+        outbox=ctx.outbox,
+        settings=ctx.settings,
+        email=str(body.email),
+        address=_address(request),
+    )
     response = json_response(ResetAccepted(), status_code=202)
     if job is not None:  # detached once the answer is out: its cost is not in the timing
         response.background = BackgroundTask(
@@ -166,5 +196,13 @@ async def request_password_reset(request: Request, body: PasswordResetRequest) -
     ),
 )
 async def confirm_password_reset(request: Request, body: PasswordResetConfirm) -> Response:
-    await service.confirm_password_reset(app_context(request), body, _address(request))
+    ctx = app_context(request)
+    await service.confirm_password_reset(
+        ctx.db,
+        passwords=ctx.passwords,
+        tokens=ctx.tokens,
+        settings=ctx.settings,
+        confirm=body,
+        address=_address(request),
+    )
     return Response(status_code=204)

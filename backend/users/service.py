@@ -1,4 +1,7 @@
-"""Use-cases of users and auth: each spans several queries and owns its transaction."""
+"""Use-cases of users and auth: each spans several queries and owns its transaction.
+
+Like every service, each takes `db` first, then keyword arguments: its inputs and the
+collaborators it uses (passwords, tokens, outbox, settings), never the whole app context."""
 
 from __future__ import annotations
 
@@ -6,13 +9,14 @@ import uuid
 from logging import WARNING
 from typing import NoReturn
 
+from backend.config import Settings
 from backend.core.auth import CurrentUser
-from backend.core.context import AppContext
-from backend.core.db import IntegrityError
+from backend.core.db import Database, IntegrityError
 from backend.core.errors import BadRequest, TooManyRequests, Unauthorized
 from backend.core.jobs import Job
 from backend.core.logging import security_event
-from backend.core.mail import Mail
+from backend.core.mail import Mail, Outbox
+from backend.core.security import Passwords, Tokens
 from backend.users import queries
 from backend.users.models import (
     AccessToken,
@@ -36,12 +40,11 @@ INVALID_RESET_TOKEN = "Invalid or expired reset token."
 _TAKEN = {"users_email_lower_key": EMAIL_TAKEN, "users_username_lower_key": USERNAME_TAKEN}
 
 
-async def _count_auth_request(ctx: AppContext, address: str) -> None:
+async def _count_auth_request(db: Database, settings: Settings, address: str) -> None:
     """Every request that costs an Argon2 hash or sends mail (register, login, reset and its
     confirmation) counts against one per-address limit, shared by all instances."""
-    settings = ctx.settings
     try:
-        await RateLimiter(ctx.db).hit(
+        await RateLimiter(db).hit(
             bucket("auth-address", address),
             limit=settings.auth_rate_limit_per_address,
             seconds=settings.auth_rate_limit_window_seconds,
@@ -51,43 +54,58 @@ async def _count_auth_request(ctx: AppContext, address: str) -> None:
         raise
 
 
-async def register(ctx: AppContext, new_user: UserCreate, address: str) -> UserPublic:
+async def register(
+    db: Database,
+    *,
+    passwords: Passwords,
+    tokens: Tokens,
+    settings: Settings,
+    new_user: UserCreate,
+    address: str,
+) -> UserPublic:
     """Create the user and their empty profile in one transaction; return them with an
     access token. A taken email or username is caught by its unique index (race-proof)."""
-    await _count_auth_request(ctx, address)
+    await _count_auth_request(db, settings, address)
     refuse_context(
         new_user.password,
         username=new_user.username,
         email=str(new_user.email),
         loc=["body", "new_user", "password"],
     )
-    password_hash = await ctx.passwords.hash(new_user.password)
+    password_hash = await passwords.hash(new_user.password)
     try:
-        async with ctx.db.transaction():
+        async with db.transaction():
             user_id = await queries.create_user(
-                ctx.db,
+                db,
                 username=new_user.username,
                 email=str(new_user.email),
                 password=password_hash,
             )
-            await queries.create_profile_for_user(ctx.db, user_id=user_id)
-            user = await queries.get_user_by_id(ctx.db, user_id=user_id)
+            await queries.create_profile_for_user(db, user_id=user_id)
+            user = await queries.get_user_by_id(db, user_id=user_id)
     except IntegrityError as error:
         if error.constraint in _TAKEN:
             raise BadRequest(_TAKEN[error.constraint], code="taken") from None
         raise
     assert user is not None  # created in this very transaction
     security_event("registered", outcome="succeeded", user_id=user.id, client=address)
-    token = ctx.tokens.issue_access(user_id=user.id, token_version=user.token_version)
+    token = tokens.issue_access(user_id=user.id, token_version=user.token_version)
     return user.model_copy(update={"access_token": AccessToken(access_token=token)})
 
 
-async def login(ctx: AppContext, form: LoginForm, address: str) -> TokenPair:
+async def login(
+    db: Database,
+    *,
+    passwords: Passwords,
+    tokens: Tokens,
+    settings: Settings,
+    form: LoginForm,
+    address: str,
+) -> TokenPair:
     """Email + password → a new session. Rate-limited per address, and per
     (account, address) on failures, so nobody can lock a victim out from elsewhere."""
-    settings = ctx.settings
-    await _count_auth_request(ctx, address)
-    limiter = RateLimiter(ctx.db)
+    await _count_auth_request(db, settings, address)
+    limiter = RateLimiter(db)
     failures = bucket("login-failures", form.username.lower(), address)
     window = settings.login_rate_limit_window_seconds
     try:
@@ -96,12 +114,12 @@ async def login(ctx: AppContext, form: LoginForm, address: str) -> TokenPair:
         security_event("login_locked_out", outcome="refused", level=WARNING, client=address)
         raise
 
-    credentials = await queries.get_user_credentials_by_email(ctx.db, email=form.username)
+    credentials = await queries.get_user_credentials_by_email(db, email=form.username)
     if credentials is None:
-        await ctx.passwords.verify_nothing(form.password)
+        await passwords.verify_nothing(form.password)
         verified = False
     else:
-        verified = await ctx.passwords.verify(credentials.password, form.password)
+        verified = await passwords.verify(credentials.password, form.password)
     if credentials is None or not verified or not credentials.is_active:
         await limiter.record(failures, seconds=window)
         security_event(
@@ -116,81 +134,105 @@ async def login(ctx: AppContext, form: LoginForm, address: str) -> TokenPair:
 
     await limiter.clear(failures)
     security_event("login", outcome="succeeded", user_id=credentials.id, client=address)
-    if ctx.passwords.needs_rehash(credentials.password):
-        new_hash = await ctx.passwords.hash(form.password)
-        await queries.update_password_hash(ctx.db, user_id=credentials.id, password=new_hash)
-    return await _start_session(ctx, credentials.id, credentials.token_version, uuid.uuid4())
+    if passwords.needs_rehash(credentials.password):
+        new_hash = await passwords.hash(form.password)
+        await queries.update_password_hash(db, user_id=credentials.id, password=new_hash)
+    return await _start_session(
+        db,
+        tokens=tokens,
+        settings=settings,
+        user_id=credentials.id,
+        token_version=credentials.token_version,
+        family_id=uuid.uuid4(),
+    )
 
 
 async def _start_session(
-    ctx: AppContext, user_id: int, token_version: int, family_id: uuid.UUID
+    db: Database,
+    *,
+    tokens: Tokens,
+    settings: Settings,
+    user_id: int,
+    token_version: int,
+    family_id: uuid.UUID,
 ) -> TokenPair:
-    refresh_token, token_hash = ctx.tokens.issue_random("refresh")
+    refresh_token, token_hash = tokens.issue_random("refresh")
     await queries.create_refresh_token(
-        ctx.db,
+        db,
         user_id=user_id,
         family_id=family_id,
         token_hash=token_hash,
-        expire_days=ctx.settings.refresh_token_expire_days,
+        expire_days=settings.refresh_token_expire_days,
     )
-    access_token = ctx.tokens.issue_access(
+    access_token = tokens.issue_access(
         user_id=user_id, token_version=token_version, family_id=family_id
     )
     return TokenPair(
         access_token=access_token,
         refresh_token=refresh_token,
-        expires_in=ctx.tokens.access_ttl_seconds,
+        expires_in=tokens.access_ttl_seconds,
     )
 
 
-def _refresh_token_hash(ctx: AppContext, refresh_token: str) -> bytes:
-    token_hash = ctx.tokens.read_random("refresh", refresh_token)
+def _refresh_token_hash(tokens: Tokens, refresh_token: str) -> bytes:
+    token_hash = tokens.read_random("refresh", refresh_token)
     if token_hash is None:
         raise Unauthorized(INVALID_REFRESH_TOKEN, code="invalid_refresh_token")
     return token_hash
 
 
-async def _reject_refresh_token(ctx: AppContext, token_hash: bytes) -> NoReturn:
+async def _reject_refresh_token(db: Database, token_hash: bytes) -> NoReturn:
     """A token that is not live. If it is one of ours (used, revoked, expired), this may be
     a stolen token replayed: revoke its whole family (every token rotated from the same
     login), then 401. Runs outside any transaction so the revocation sticks."""
-    family_id = await queries.get_refresh_token_family(ctx.db, token_hash=token_hash)
+    family_id = await queries.get_refresh_token_family(db, token_hash=token_hash)
     if family_id is not None:
-        await queries.revoke_refresh_token_family(ctx.db, family_id=family_id)
+        await queries.revoke_refresh_token_family(db, family_id=family_id)
         security_event(
             "refresh_token_reuse", outcome="family_revoked", level=WARNING, family=str(family_id)
         )
     raise Unauthorized(INVALID_REFRESH_TOKEN, code="invalid_refresh_token")
 
 
-async def refresh(ctx: AppContext, refresh_token: str) -> TokenPair:  # noqa: RET503
+async def refresh(  # noqa: RET503
+    db: Database, *, tokens: Tokens, settings: Settings, refresh_token: str
+) -> TokenPair:
     """Rotate: the presented token is used up (atomically: of two concurrent refreshes one
     wins) and a new pair of the same family is issued, in one transaction."""
-    token_hash = _refresh_token_hash(ctx, refresh_token)
-    async with ctx.db.transaction():
-        used = await queries.use_refresh_token(ctx.db, token_hash=token_hash)
+    token_hash = _refresh_token_hash(tokens, refresh_token)
+    async with db.transaction():
+        used = await queries.use_refresh_token(db, token_hash=token_hash)
         if used is not None:
             user_id, family_id = used
-            user = await queries.get_user_by_id(ctx.db, user_id=user_id)
+            user = await queries.get_user_by_id(db, user_id=user_id)
             if user is not None and user.is_active:
-                return await _start_session(ctx, user.id, user.token_version, family_id)
-    await _reject_refresh_token(ctx, token_hash)
+                return await _start_session(
+                    db,
+                    tokens=tokens,
+                    settings=settings,
+                    user_id=user.id,
+                    token_version=user.token_version,
+                    family_id=family_id,
+                )
+    await _reject_refresh_token(db, token_hash)
 
 
-async def logout(ctx: AppContext, refresh_token: str) -> None:
+async def logout(db: Database, *, tokens: Tokens, refresh_token: str) -> None:
     """End the session: the token and everything rotated from it stop working."""
-    token_hash = _refresh_token_hash(ctx, refresh_token)
-    used = await queries.use_refresh_token(ctx.db, token_hash=token_hash)
+    token_hash = _refresh_token_hash(tokens, refresh_token)
+    used = await queries.use_refresh_token(db, token_hash=token_hash)
     if used is None:
-        await _reject_refresh_token(ctx, token_hash)
-    await queries.revoke_refresh_token_family(ctx.db, family_id=used[1])
+        await _reject_refresh_token(db, token_hash)
+    await queries.revoke_refresh_token_family(db, family_id=used[1])
     security_event("logout", outcome="succeeded", user_id=used[0], family=str(used[1]))
 
 
-async def change_password(ctx: AppContext, user: CurrentUser, update: PasswordUpdate) -> None:
+async def change_password(
+    db: Database, *, passwords: Passwords, user: CurrentUser, update: PasswordUpdate
+) -> None:
     """Check the current password, store the new one, end every session and access token."""
-    account = await queries.get_password_check_by_user_id(ctx.db, user_id=user.id)
-    if account is None or not await ctx.passwords.verify(account.password, update.current_password):
+    account = await queries.get_password_check_by_user_id(db, user_id=user.id)
+    if account is None or not await passwords.verify(account.password, update.current_password):
         security_event("password_change", outcome="failed", level=WARNING, user_id=user.id)
         raise BadRequest(WRONG_PASSWORD, code="wrong_password")
     refuse_context(
@@ -199,44 +241,55 @@ async def change_password(ctx: AppContext, user: CurrentUser, update: PasswordUp
         email=account.email,
         loc=["body", "password_update", "new_password"],
     )
-    new_hash = await ctx.passwords.hash(update.new_password)
-    async with ctx.db.transaction():
-        await queries.change_password(ctx.db, user_id=user.id, password=new_hash)
-        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=user.id)
+    new_hash = await passwords.hash(update.new_password)
+    async with db.transaction():
+        await queries.change_password(db, user_id=user.id, password=new_hash)
+        await queries.revoke_refresh_tokens_for_user(db, user_id=user.id)
     security_event("password_change", outcome="succeeded", user_id=user.id)
 
 
-async def delete_account(ctx: AppContext, user: CurrentUser) -> None:
+async def delete_account(db: Database, *, user: CurrentUser) -> None:
     """One statement; the foreign keys cascade to everything the user owns."""
-    await queries.delete_user(ctx.db, user_id=user.id)
+    await queries.delete_user(db, user_id=user.id)
 
 
-async def request_password_reset(ctx: AppContext, email: str, address: str) -> Job | None:
+async def request_password_reset(
+    db: Database,
+    *,
+    tokens: Tokens,
+    outbox: Outbox,
+    settings: Settings,
+    email: str,
+    address: str,
+) -> Job | None:
     """Mail a single-use reset link when the account exists; the caller answers 202 either
     way (no account enumeration). The response does the same work for a known and an
     unknown address (the per-address count and one indexed lookup); creating the token and
     sending the mail is the returned job, which the route starts only once its answer has
     been sent, so the answer's timing does not tell whether the account exists. Only the
     token's hash is stored."""
-    await _count_auth_request(ctx, address)
-    user_id = await queries.get_user_id_by_email(ctx.db, email=email)
+    await _count_auth_request(db, settings, address)
+    user_id = await queries.get_user_id_by_email(db, email=email)
     security_event("password_reset_request", outcome="accepted", user_id=user_id, client=address)
     if user_id is None:
         return None
-    return lambda: _send_reset_link(ctx, user_id, email)
+    return lambda: _send_reset_link(
+        db, tokens=tokens, outbox=outbox, settings=settings, user_id=user_id, email=email
+    )
 
 
-async def _send_reset_link(ctx: AppContext, user_id: int, email: str) -> None:
-    settings = ctx.settings
-    token, token_hash = ctx.tokens.issue_random("reset")
+async def _send_reset_link(
+    db: Database, *, tokens: Tokens, outbox: Outbox, settings: Settings, user_id: int, email: str
+) -> None:
+    token, token_hash = tokens.issue_random("reset")
     await queries.create_password_reset_token(
-        ctx.db,
+        db,
         user_id=user_id,
         token_hash=token_hash,
         expire_minutes=settings.password_reset_expire_minutes,
     )
     link = settings.password_reset_url.replace("{token}", token)
-    await ctx.outbox.send(
+    await outbox.send(
         Mail(
             to=email,
             subject="Reset your Phresh password",
@@ -250,17 +303,23 @@ async def _send_reset_link(ctx: AppContext, user_id: int, email: str) -> None:
 
 
 async def confirm_password_reset(
-    ctx: AppContext, confirm: PasswordResetConfirm, address: str
+    db: Database,
+    *,
+    passwords: Passwords,
+    tokens: Tokens,
+    settings: Settings,
+    confirm: PasswordResetConfirm,
+    address: str,
 ) -> None:
     """Use the token up, set the new password and end every session, in one transaction."""
-    await _count_auth_request(ctx, address)
-    token_hash = ctx.tokens.read_random("reset", confirm.token)
+    await _count_auth_request(db, settings, address)
+    token_hash = tokens.read_random("reset", confirm.token)
     if token_hash is None:
         security_event("password_reset", outcome="invalid_token", level=WARNING, client=address)
         raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
-    new_hash = await ctx.passwords.hash(confirm.new_password)
-    async with ctx.db.transaction():
-        account = await queries.use_password_reset_token(ctx.db, token_hash=token_hash)
+    new_hash = await passwords.hash(confirm.new_password)
+    async with db.transaction():
+        account = await queries.use_password_reset_token(db, token_hash=token_hash)
         if account is None:
             security_event("password_reset", outcome="invalid_token", level=WARNING, client=address)
             raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
@@ -270,6 +329,6 @@ async def confirm_password_reset(
             email=account.email,
             loc=["body", "new_password"],
         )
-        await queries.change_password(ctx.db, user_id=account.id, password=new_hash)
-        await queries.revoke_refresh_tokens_for_user(ctx.db, user_id=account.id)
+        await queries.change_password(db, user_id=account.id, password=new_hash)
+        await queries.revoke_refresh_tokens_for_user(db, user_id=account.id)
     security_event("password_reset", outcome="succeeded", user_id=account.id, client=address)
