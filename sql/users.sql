@@ -26,19 +26,13 @@ WHERE u.id = :user_id
   )
 
 -- name: get_user_by_id :one
--- A user with their profile as JSON (UserPublic), plus token_version: where the response
--- shows the user (/me authenticates with it, in place of get_current_user: the same session
--- check, so one statement). A primary-key and a unique-index lookup; with a family_id, the
--- same probe as get_current_user.
-SELECT u.id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser,
-       u.token_version, u.created_at, u.updated_at,
-       json_build_object(
-           'id', p.id, 'full_name', p.full_name, 'phone_number', p.phone_number, 'bio', p.bio,
-           'image', p.image, 'user_id', u.id, 'username', u.username, 'email', u.email,
-           'created_at', p.created_at, 'updated_at', p.updated_at
-       ) AS profile
+-- A user as UserPublic (their card from the user_cards view: the one definition of that
+-- shape), plus token_version: where the response shows the user (/me authenticates with
+-- it, in place of get_current_user: the same session check, so one statement). Primary-key
+-- lookups; with a family_id, the same probe as get_current_user.
+SELECT uc.card, u.token_version
 FROM users AS u
-JOIN profiles AS p ON p.user_id = u.id
+JOIN user_cards AS uc ON uc.id = u.id
 WHERE u.id = :user_id
   AND NOT EXISTS (
       SELECT 1

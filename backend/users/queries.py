@@ -43,7 +43,11 @@ async def get_user_by_id(
     db: Database, *, user_id: int, family_id: str | None = None
 ) -> UserRow | None:
     row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id, family_id=family_id)
-    return None if row is None else UserRow.model_validate(dict(row))
+    return (
+        None
+        if row is None
+        else UserRow.model_validate({**row["card"], "token_version": row["token_version"]})
+    )
 
 
 async def get_user_credentials_by_email(db: Database, *, email: str) -> UserCredentials | None:
