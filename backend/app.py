@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Scope
 
 from backend.cleanings.routes import routes as cleaning_routes
@@ -18,6 +18,7 @@ from backend.config import Settings
 from backend.core.context import AppContext
 from backend.core.db import Database, DatabaseOptions, IntegrityError, InvalidInput
 from backend.core.errors import HTTPError
+from backend.core.http import error_response
 from backend.core.jobs import BackgroundJobs
 from backend.core.logging import configure_logging
 from backend.core.mail import LoggingOutbox, Outbox, SMTPOutbox, SMTPSettings, UnconfiguredOutbox
@@ -104,22 +105,17 @@ def outbox_from_settings(settings: Settings) -> Outbox:
 # -- error rendering -------------------------------------------------------------------
 
 
-def _error_body(detail: Any, code: str) -> dict[str, Any]:
-    return {"detail": detail, "code": code}
-
-
 def handle_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPError)
-    return JSONResponse(_error_body(exc.detail, exc.code), exc.status_code, headers=exc.headers)
+    return error_response(exc.status_code, exc.detail, exc.code, exc.headers)
 
 
 def handle_unmapped_integrity_error(request: Request, exc: Exception) -> Response:
     """A constraint a service did not map: the request conflicts with the current state."""
     assert isinstance(exc, IntegrityError)
     logger.warning("unmapped constraint violation: %s", exc.constraint)
-    return JSONResponse(
-        _error_body("The request conflicts with the current state of the resource.", "conflict"),
-        409,
+    return error_response(
+        409, "The request conflicts with the current state of the resource.", "conflict"
     )
 
 
@@ -133,7 +129,7 @@ def handle_invalid_input(request: Request, exc: Exception) -> Response:
             "type": "value_error",
         }
     ]
-    return JSONResponse(_error_body(detail, "validation_error"), 422)
+    return error_response(422, detail, "validation_error")
 
 
 # -- factory ---------------------------------------------------------------------------

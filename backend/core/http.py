@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from backend.core.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 
@@ -80,6 +80,13 @@ def parse_path(request: Request, model: type[M]) -> M:
         return model.model_validate(request.path_params)
     except ValidationError as error:
         raise ValidationFailed(validation_detail(error, "path")) from None
+
+
+def error_response(
+    status: int, detail: Any, code: str, headers: dict[str, str] | None = None
+) -> Response:
+    """Every error body: `{"detail": ..., "code": ...}` (a list `detail` for 422)."""
+    return JSONResponse({"detail": detail, "code": code}, status, headers=headers)
 
 
 def json_response(

@@ -14,11 +14,12 @@ from typing import Protocol
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.core.db import request_wait_budget
 from backend.core.errors import PayloadTooLarge
+from backend.core.http import error_response
 from backend.core.logging import request_id_var
 
 access_logger = logging.getLogger("phresh.access")
@@ -246,4 +247,4 @@ class JSONCORSMiddleware(CORSMiddleware):
             for name, value in response.headers.items()
             if name not in {"content-type", "content-length"}
         }
-        return JSONResponse({"detail": detail, "code": "cors_rejected"}, 400, headers=headers)
+        return error_response(400, detail, "cors_rejected", headers)

@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 
 from starlette.datastructures import State
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.core.auth import AccountLoader, authenticate, current_user
-from backend.core.http import parse_body, parse_form, parse_path, parse_query
+from backend.core.http import error_response, parse_body, parse_form, parse_path, parse_query
 from backend.core.openapi import Doc
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Response]])
@@ -154,12 +154,6 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
-def _json_error(
-    status: int, detail: str, code: str, headers: dict[str, str] | None = None
-) -> Response:
-    return JSONResponse({"detail": detail, "code": code}, status, headers=headers)
-
-
 def _specificity(pattern: str) -> tuple[int, ...]:
     """Sort key: per path segment, a literal (0) before a parameter (1)."""
     return tuple(int("(?P<" in segment) for segment in pattern.split("/"))
@@ -204,10 +198,6 @@ class Router:
         if operation.method in methods:
             raise ValueError(f"{operation.method} {operation.template} is declared twice")
         methods[operation.method] = operation
-
-    @property
-    def operations(self) -> list[Operation]:
-        return list(self._by_name.values())
 
     def match(self, method: str, path: str) -> tuple[Operation | None, dict[str, str], list[str]]:
         """The operation serving `method path` (HEAD is served by GET) and its path
@@ -262,7 +252,7 @@ class Router:
         if operation is None:
             if allowed:
                 allow = ", ".join(sorted({*allowed, *(["HEAD"] if "GET" in allowed else [])}))
-                return _json_error(
+                return error_response(
                     405, "Method Not Allowed", "method_not_allowed", {"Allow": allow}
                 )
             return self._not_found(scope, route_path)
@@ -286,7 +276,7 @@ class Router:
             query = scope.get("query_string", b"").decode("latin-1")
             location = scope["path"] + "/"  # the full path (root_path included)
             return RedirectResponse(location + (f"?{query}" if query else ""), status_code=307)
-        return _json_error(404, "Not Found", "not_found")
+        return error_response(404, "Not Found", "not_found")
 
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
