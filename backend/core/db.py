@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import databases
+import orjson
 
 from backend.core.errors import DatabaseUnavailable, SchemaNotMigrated
 from backend.core.sql import Query
@@ -163,9 +164,11 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
+    # orjson decodes the cards (user, offer, cleaning JSON built by the views) 3x faster than
+    # the json module: a feed page carries 20 of them.
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
-            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            type_name, encoder=json.dumps, decoder=orjson.loads, schema="pg_catalog"
         )
 
 

@@ -4,9 +4,12 @@ rotation, reuse detection, logout and key rotation."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import uuid
 
 import httpx
 import pytest
+from itsdangerous import Signer, URLSafeSerializer
 
 from backend.core.security import Tokens
 from backend.tests.conftest import (
@@ -69,6 +72,57 @@ async def test_token_signed_with_another_key_or_purpose_is_401(
     assert (
         await client.get(app.url("users:get-current-user"), headers=bearer(refresh_token))
     ).status_code == 401
+
+
+def signed(app: RunningApp, value: str) -> str:
+    """`value` signed as an access token with the app's key (claims we choose)."""
+    keys = [app.ctx.settings.secret_key.get_secret_value()]
+    return Signer(keys, salt="phresh.access", digest_method=hashlib.sha256).sign(value).decode()
+
+
+async def test_well_signed_but_malformed_claims_are_401(
+    app: RunningApp, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    user = await create_user(app.ctx)
+    now = int(clock())
+    for claims in [
+        f"{user.id}.0.{now}.{now + 60}",  # no family field
+        f"{user.id}.0.{now}.{now + 60}.not-a-uuid",
+        f"{user.id}.0.{now}.{now + 60}.{str(uuid.uuid4()).upper()}",
+        f"{user.id}.x.{now}.{now + 60}.",
+        f"-{user.id}.0.{now}.{now + 60}.",
+        f"{user.id}.0.{now}.{now + 60}..",
+    ]:
+        response = await client.get(
+            app.url("users:get-current-user"), headers=bearer(signed(app, claims))
+        )
+        assert response.status_code == 401, claims
+    fine = signed(app, f"{user.id}.0.{now}.{now + 60}.")  # the same, well formed
+    assert (
+        await client.get(app.url("users:get-current-user"), headers=bearer(fine))
+    ).status_code == 200
+
+
+async def test_access_tokens_in_the_earlier_serialized_format_still_work_until_they_expire(
+    app: RunningApp, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """Tokens issued before the bare format (a signed JSON object) stay valid for their
+    lifetime, with the same checks: signature, claims, expiry."""
+    user = await create_user(app.ctx)
+    keys = [app.ctx.settings.secret_key.get_secret_value()]
+    earlier = URLSafeSerializer(
+        keys, salt="phresh.access", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    now = int(clock())
+    claims = {"sub": user.id, "ver": 0, "iat": now, "exp": now + 60}
+    me = app.url("users:get-current-user")
+    assert (await client.get(me, headers=bearer(earlier.dumps(claims)))).status_code == 200
+    for bad in [{**claims, "sub": "1"}, {**claims, "fam": "not-a-uuid"}, {"sub": user.id}]:
+        assert (await client.get(me, headers=bearer(earlier.dumps(bad)))).status_code == 401
+    tampered = earlier.dumps(claims)[:-3] + "AAA"
+    assert (await client.get(me, headers=bearer(tampered))).status_code == 401
+    clock.advance(60 + app.ctx.settings.token_clock_leeway_seconds)
+    assert (await client.get(me, headers=bearer(earlier.dumps(claims)))).status_code == 401
 
 
 async def test_access_token_expires(
