@@ -14,31 +14,23 @@ JOIN user_cards AS oc ON oc.id = c.owner
 
 -- name: get_cleaning_by_id :one
 -- CleaningPublic in one statement: the cleaning card (owner card, offer count) and the
--- offers the viewer may see (all of them for the owner, else only the viewer's own).
+-- offers the viewer may see (offers_seen_by: all of them for the owner, else the viewer's own).
 SELECT cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
        cc.updated_at, cc.owner, cc.total_offers,
-       COALESCE(
-           (SELECT json_agg(oc.card ORDER BY oc.created_at, oc.user_id)
-            FROM offer_cards AS oc
-            WHERE oc.cleaning_id = cc.id
-              AND (cc.owner_id = :viewer_id OR oc.user_id = :viewer_id)),
-           CAST('[]' AS json)
-       ) AS offers
+       seen.offers
 FROM cleaning_cards AS cc
+CROSS JOIN LATERAL offers_seen_by(cc.id, cc.owner_id, :viewer_id) AS seen
 WHERE cc.id = :cleaning_id
 
 -- name: list_cleanings_for_owner :many
 -- The owner's cleanings, newest first, one keyset page (limit + 1 rows tell if more exist).
 -- Served by cleanings_owner_created_at_id_idx; no cursor = (+infinity-ish, max id).
+-- The owner sees every offer on their own cleanings.
 SELECT cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
        cc.updated_at, cc.owner, cc.total_offers,
-       COALESCE(
-           (SELECT json_agg(oc.card ORDER BY oc.created_at, oc.user_id)
-            FROM offer_cards AS oc
-            WHERE oc.cleaning_id = cc.id),
-           CAST('[]' AS json)
-       ) AS offers
+       seen.offers
 FROM cleaning_cards AS cc
+CROSS JOIN LATERAL offers_seen_by(cc.id, cc.owner_id, cc.owner_id) AS seen
 WHERE cc.owner_id = :owner_id
   AND (cc.created_at, cc.id) < (CAST(:before_ts AS timestamptz), CAST(:before_id AS bigint))
 ORDER BY cc.created_at DESC, cc.id DESC

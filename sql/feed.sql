@@ -29,13 +29,8 @@ SELECT row_number() OVER (ORDER BY e.event_timestamp DESC, e.id DESC) AS row_num
        e.event_timestamp, e.event_type,
        cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
        cc.updated_at, cc.owner, cc.total_offers,
-       COALESCE(
-           (SELECT json_agg(oc.card ORDER BY oc.created_at, oc.user_id)
-            FROM offer_cards AS oc
-            WHERE oc.cleaning_id = cc.id
-              AND (cc.owner_id = :viewer_id OR oc.user_id = :viewer_id)),
-           CAST('[]' AS json)
-       ) AS offers
+       seen.offers
 FROM page AS e
 JOIN cleaning_cards AS cc ON cc.id = e.id
+CROSS JOIN LATERAL offers_seen_by(cc.id, cc.owner_id, :viewer_id) AS seen
 ORDER BY e.event_timestamp DESC, e.id DESC

@@ -13,33 +13,25 @@ VALUES (:user_id)
 -- Authentication, on every authenticated request: one primary-key lookup (users_pkey), only
 -- what the token check and most handlers need. With a family_id (the access token's login
 -- session), no row once that session was ended (logout, a replayed refresh token, a password
--- change): one more probe, served by refresh_tokens_family_id_idx. A NULL family_id matches
--- no token, so it changes nothing.
+-- change): session_ended(), one more probe, served by refresh_tokens_family_id_idx. A NULL
+-- family_id matches no token, so it changes nothing.
 SELECT u.id, u.username, u.is_active, u.token_version
 FROM users AS u
+CROSS JOIN session_ended(CAST(:family_id AS uuid)) AS login_session
 WHERE u.id = :user_id
-  AND NOT EXISTS (
-      SELECT 1
-      FROM refresh_tokens AS t
-      WHERE t.family_id = CAST(:family_id AS uuid)
-        AND t.revoked_at IS NOT NULL
-  )
+  AND NOT login_session.ended
 
 -- name: get_user_by_id :one
 -- A user as UserPublic (their card from the user_cards view: the one definition of that
 -- shape), plus token_version: where the response shows the user (/me authenticates with
 -- it, in place of get_current_user: the same session check, so one statement). Primary-key
--- lookups; with a family_id, the same probe as get_current_user.
+-- lookups, and the same session check as get_current_user.
 SELECT uc.card, u.token_version
 FROM users AS u
 JOIN user_cards AS uc ON uc.id = u.id
+CROSS JOIN session_ended(CAST(:family_id AS uuid)) AS login_session
 WHERE u.id = :user_id
-  AND NOT EXISTS (
-      SELECT 1
-      FROM refresh_tokens AS t
-      WHERE t.family_id = CAST(:family_id AS uuid)
-        AND t.revoked_at IS NOT NULL
-  )
+  AND NOT login_session.ended
 
 -- name: get_user_credentials_by_email :one
 -- Served by users_email_lower_key (case-insensitive match).

@@ -25,8 +25,10 @@ SELECT format('ALTER TABLE public.%I OWNER TO %I', tablename, :'owner')
 FROM pg_tables WHERE schemaname = 'public' \gexec
 SELECT format('ALTER VIEW public.%I OWNER TO %I', viewname, :'owner')
 FROM pg_views WHERE schemaname = 'public' \gexec
-SELECT format('ALTER FUNCTION public.%I() OWNER TO %I', proname, :'owner')
-FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND pronargs = 0 \gexec
+SELECT format('ALTER FUNCTION %s OWNER TO %I', p.oid::regprocedure, :'owner')
+FROM pg_proc AS p
+WHERE p.pronamespace = 'public'::regnamespace
+  AND NOT EXISTS (SELECT 1 FROM pg_depend AS d WHERE d.objid = p.oid AND d.deptype = 'e') \gexec
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app";

@@ -13,6 +13,7 @@ import pytest
 
 from backend.cleanings.queries import QUERIES as CLEANINGS
 from backend.core.pagination import NEWEST, OLDEST
+from backend.core.sql import Query
 from backend.evaluations.queries import QUERIES as EVALUATIONS
 from backend.feed.queries import QUERIES as FEED
 from backend.offers.queries import QUERIES as OFFERS
@@ -85,6 +86,11 @@ async def seq_scans(sql: asyncpg.Connection, query_sql: str, *args: object) -> s
 
 
 @pytest.mark.slow
+def by_name(query: Query, **params: object) -> tuple[object, ...]:
+    """The positional arguments of `query` (its :names, in the order the SQL uses them)."""
+    return tuple(query.args(params))
+
+
 async def test_request_queries_use_indexes_on_a_large_table(sql: asyncpg.Connection) -> None:
     await sql.execute(
         """
@@ -109,7 +115,11 @@ async def test_request_queries_use_indexes_on_a_large_table(sql: asyncpg.Connect
     )
     deep = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 40000 * 60, UTC)
     checks: list[tuple[str, str, tuple[object, ...]]] = [
-        ("get_cleaning_by_id", CLEANINGS["get_cleaning_by_id"].sql, (25000, 7)),
+        (
+            "get_cleaning_by_id",
+            CLEANINGS["get_cleaning_by_id"].sql,
+            by_name(CLEANINGS["get_cleaning_by_id"], cleaning_id=25000, viewer_id=7),
+        ),
         (
             "list_cleanings_for_owner",
             CLEANINGS["list_cleanings_for_owner"].sql,
@@ -122,27 +132,32 @@ async def test_request_queries_use_indexes_on_a_large_table(sql: asyncpg.Connect
         (
             "list_offers_for_cleaning",
             OFFERS["list_offers_for_cleaning"].sql,
-            tuple(
-                OFFERS["list_offers_for_cleaning"].args(
-                    {
-                        "cleaning_id": 25000,
-                        "after_ts": OLDEST.ts,
-                        "after_id": OLDEST.id,
-                        "limit": 101,
-                    }
-                )
+            by_name(
+                OFFERS["list_offers_for_cleaning"],
+                cleaning_id=25000,
+                after_ts=OLDEST.ts,
+                after_id=OLDEST.id,
+                limit=101,
             ),
         ),
         ("get_offer", OFFERS["get_offer"].sql, (25000, "user42")),
         (
             "get_current_user",
             USERS["get_current_user"].sql,
-            (42, "8f0c2e1a-6b5d-4c3e-9a7f-1d2e3f405162"),
+            by_name(
+                USERS["get_current_user"],
+                user_id=42,
+                family_id="8f0c2e1a-6b5d-4c3e-9a7f-1d2e3f405162",
+            ),
         ),
         (
             "get_user_by_id",
             USERS["get_user_by_id"].sql,
-            (42, "8f0c2e1a-6b5d-4c3e-9a7f-1d2e3f405162"),
+            by_name(
+                USERS["get_user_by_id"],
+                user_id=42,
+                family_id="8f0c2e1a-6b5d-4c3e-9a7f-1d2e3f405162",
+            ),
         ),
         (
             "get_user_credentials_by_email",
