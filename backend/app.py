@@ -185,12 +185,14 @@ def create_app(
     async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
         await db.connect()  # lazy: never waits for PostgreSQL
         await reads.start()
+        await metrics.start()
         try:
             yield {"ctx": ctx}
         finally:
             await ctx.jobs.drain()
             await reads.stop()
             await db.disconnect()
+            await metrics.stop()
 
     def route_template(scope: Scope) -> str:
         route = scope.get("route")

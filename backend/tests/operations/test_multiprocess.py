@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,22 @@ def test_one_scrape_sums_every_worker(server_db_url: str) -> None:
                 if line.startswith("phresh_worker_resident_memory_bytes{")
             }
         assert len(pids) == 2  # both workers reported, and one scrape summed them
+        # Latencies are written once a second: the other worker's arrive within that.
+        deadline = time.monotonic() + 5
+        while True:
+            with httpx.Client(base_url=base) as http:
+                text = http.get("/metrics").text
+            count = sample(
+                text,
+                "phresh_http_request_duration_seconds_count",
+                route="/health/live",
+                method="GET",
+                status="200",
+            )
+            if count == REQUESTS or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert count == REQUESTS
 
 
 def test_schemathesis_finds_no_server_error_or_schema_violation(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 from openapi_spec_validator import validate
+from prometheus_client import CollectorRegistry, Histogram
 
 from backend.app import operations, url_map
 from backend.config import Settings
 from backend.core.mail import LoggingOutbox
+from backend.core.metrics import BufferedHistogram
 from backend.core.routing import Operation
 from backend.tests.conftest import (
     FakeClock,
@@ -112,6 +114,34 @@ async def test_metrics_count_requests_by_route_template(
     assert sample(text, "phresh_http_requests_in_progress") == 1  # the scrape itself
     assert sample(text, "phresh_db_pool_connections_max") == 10
     assert "process_resident_memory_bytes" in text
+
+
+def test_a_buffered_histogram_adds_up_to_what_observe_would_have_written() -> None:
+    """Bucket edges included (a value equal to a bound is in that bucket, as `le` says), and
+    nothing is written twice or lost between flushes."""
+    registry = CollectorRegistry()
+    direct = Histogram("direct", "d", buckets=(0.1, 1.0), registry=registry)
+    buffered_child = Histogram("buffered", "b", buckets=(0.1, 1.0), registry=registry)
+    buffered = BufferedHistogram(buffered_child)
+    for batch in ([0.05, 0.1, 0.5], [1.0, 7.0], []):
+        for value in batch:
+            direct.observe(value)
+            buffered.observe(value)
+        buffered.flush()
+    buffered.flush()
+
+    def values(name: str) -> dict[str, float]:
+        return {
+            f"{s.name}{s.labels}": s.value
+            for m in registry.collect()
+            if m.name == name
+            for s in m.samples
+            if not s.name.endswith("_created")
+        }
+
+    renamed = {key.replace("buffered", "direct"): v for key, v in values("buffered").items()}
+    assert renamed == values("direct")
+    assert values("buffered")["buffered_count{}"] == 5
 
 
 async def test_metrics_can_require_a_token(
