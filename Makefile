@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PY
 
-.PHONY: sbom audit help run dev test fault lint format migrate db-start db-stop psql inspect seed backup restore bench profile scaleout-bench install install-dev check-compose clean
+.PHONY: sbom audit help run dev test fault lint format migrate db-start db-stop psql inspect seed backup restore bench bench-instructions profile scaleout-bench install install-dev check-compose clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -117,6 +117,10 @@ restore: install ## Restore FILE=backups/....dump into an empty database (DATABA
 bench: $(VENV)/.installed-bench ## Benchmark vs the reference app -> docs/benchmarks.md (~15 min; BENCH_ARGS=--quick)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	@url=$$(scripts/dev-db url) && $(PY) scripts/bench/run.py --database-url $$url $(BENCH_ARGS)
+
+bench-instructions: $(VENV)/.installed-bench ## CPU instructions per request, Phresh and the ceiling, in-process under callgrind (SCENARIO=offers; ~10 min)
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind; } || { echo "bench-instructions needs valgrind: apt-get install valgrind" >&2; exit 1; }
+	@url=$$(scripts/dev-db url) && $(PY) scripts/bench/instructions.py --database-url $$url --scenario $(or $(SCENARIO),offers)
 
 profile: $(VENV)/.installed-bench ## Where a worker's time goes under one bench scenario (py-spy --native; SCENARIO=get_cleaning)
 	@command -v wrk >/dev/null || { echo "profile needs wrk: apt-get install wrk" >&2; exit 1; }
