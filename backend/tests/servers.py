@@ -3,6 +3,7 @@ They listen on 127.0.0.1 only, on a free port, and are always stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -115,6 +116,7 @@ def gunicorn_process(
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=log if log is not None else subprocess.PIPE,
+        start_new_session=wrapper is not None,  # its own group: see _stop
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -132,13 +134,32 @@ def gunicorn_process(
             time.sleep(0.2)
         yield Gunicorn(base, port, process)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process, whole_group=wrapper is not None)
         if process.stderr is not None:
             process.stderr.close()
         if log is not None:
             log.close()
+
+
+def _stop(process: subprocess.Popen[bytes], *, whole_group: bool) -> None:
+    """SIGTERM, then SIGKILL after 30 s. A wrapper such as `faketime` forks the server and
+    does not pass signals on (the server outlived every clock-skew test until 2026-12-02):
+    then the whole process group is signalled, and waited for until it is empty."""
+    if whole_group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if not whole_group:
+        return
+    deadline = time.monotonic() + 30
+    with contextlib.suppress(ProcessLookupError):  # raised once the group is empty
+        while time.monotonic() < deadline + 5:
+            os.killpg(process.pid, signal.SIGKILL if time.monotonic() > deadline else 0)
+            time.sleep(0.1)
+        raise AssertionError(f"process group {process.pid} outlived SIGKILL")
