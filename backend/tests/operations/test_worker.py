@@ -1,0 +1,43 @@
+"""The gunicorn worker's accept: one connection per event-loop turn, so that other workers
+sharing the listening socket get the rest of a burst. (Serving, draining and reloads
+through it are tested against a real gunicorn: the lifecycle, security and fault suites.)"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from uvicorn.config import Config
+
+from backend.core.worker import DrainingHttpToolsProtocol, FairAcceptServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_each_readiness_takes_one_connection_and_leaves_the_rest_queued() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(3)]
+    server = FairAcceptServer(Config(app=None, http=DrainingHttpToolsProtocol))
+    try:
+        await asyncio.sleep(0.05)  # the handshakes are done: three connections are queued
+        server._accept_one(listener)
+        assert len(server._accepting) == 1
+        others = [listener.accept()[0] for _ in range(2)]  # still there for another worker
+        for other in others:
+            other.close()
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+        server._accept_one(listener)  # nothing left: no error, nothing started
+        assert len(server._accepting) <= 1
+    finally:
+        pending = list(server._accepting)
+        for task in pending:
+            task.cancel()  # not served here: this server has no app
+        await asyncio.gather(*pending, return_exceptions=True)
+        for client in clients:
+            client.close()
+        listener.close()
