@@ -122,7 +122,12 @@ class FairAcceptServer(Server):
         task = asyncio.ensure_future(self._serve_connection(connection))
         self._accepting.add(task)
         task.add_done_callback(self._accepting.discard)
-        task.add_done_callback(lambda done: done.cancelled() and connection.close())
+        task.add_done_callback(lambda done: self._close_unserved(done, connection))
+
+    @staticmethod
+    def _close_unserved(task: asyncio.Task[Any], connection: socket.socket) -> None:
+        if task.cancelled():  # stopped before a transport took the socket over
+            connection.close()
 
     def _resume(self, listener: socket.socket) -> None:
         if listener in self._listeners and not self.should_exit:

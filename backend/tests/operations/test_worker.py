@@ -21,7 +21,7 @@ async def test_each_readiness_takes_one_connection_and_leaves_the_rest_queued() 
     listener.listen(16)
     listener.setblocking(False)
     clients = [socket.create_connection(listener.getsockname()) for _ in range(3)]
-    server = FairAcceptServer(Config(app=None, http=DrainingHttpToolsProtocol))
+    server = FairAcceptServer(Config(app="backend.main:app", http=DrainingHttpToolsProtocol))
     try:
         await asyncio.sleep(0.05)  # the handshakes are done: three connections are queued
         server._accept_one(listener)
