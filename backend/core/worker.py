@@ -27,7 +27,7 @@ import asyncio
 import logging
 import socket
 import sys
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from uvicorn.config import Config
@@ -93,6 +93,7 @@ class FairAcceptServer(Server):
         super().__init__(config)
         self._listeners: list[socket.socket] = []
         self._accepting: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if sockets is None or self.config.ssl is not None:
@@ -136,9 +137,12 @@ class FairAcceptServer(Server):
     async def _serve_connection(self, connection: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await loop.connect_accepted_socket(self._new_protocol, connection)
+            _, protocol = await loop.connect_accepted_socket(self._new_protocol, connection)
         except OSError:
             connection.close()  # reset before it was set up: nothing to serve
+            return
+        if self._stopping:  # accepted just before the stop, set up just after: drain it too
+            cast("HttpToolsProtocol", protocol).shutdown()
 
     def _new_protocol(self) -> asyncio.Protocol:
         protocol: asyncio.Protocol = self.config.http_protocol_class(  # type: ignore[call-arg]
@@ -147,6 +151,7 @@ class FairAcceptServer(Server):
         return protocol
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stopping = True
         loop = asyncio.get_running_loop()
         for listener in self._listeners:
             loop.remove_reader(listener.fileno())

@@ -41,3 +41,35 @@ async def test_each_readiness_takes_one_connection_and_leaves_the_rest_queued() 
         for client in clients:
             client.close()
         listener.close()
+
+
+class RecordingProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.shut_down = False
+
+    def shutdown(self) -> None:
+        self.shut_down = True
+
+
+async def test_a_connection_set_up_after_the_stop_began_is_drained_too() -> None:
+    """Accepting and setting a connection up take a loop turn or two: one accepted just
+    before the stop is not among the connections the stop tells to drain, so it is told
+    itself once set up (else it would serve keep-alive requests until graceful_timeout)."""
+    server = FairAcceptServer(Config(app="backend.main:app", http=DrainingHttpToolsProtocol))
+    made: list[RecordingProtocol] = []
+
+    def new_protocol() -> asyncio.Protocol:
+        made.append(RecordingProtocol())
+        return made[-1]
+
+    server._new_protocol = new_protocol  # type: ignore[method-assign]
+    for stopping in (False, True):
+        server._stopping = stopping
+        ours, theirs = socket.socketpair()
+        try:
+            ours.setblocking(False)
+            await server._serve_connection(ours)
+            assert made[-1].shut_down is stopping
+        finally:
+            ours.close()
+            theirs.close()
