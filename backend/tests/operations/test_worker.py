@@ -46,6 +46,10 @@ async def test_each_readiness_takes_one_connection_and_leaves_the_rest_queued() 
 class RecordingProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.shut_down = False
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
 
     def shutdown(self) -> None:
         self.shut_down = True
@@ -71,5 +75,7 @@ async def test_a_connection_set_up_after_the_stop_began_is_drained_too() -> None
             await server._serve_connection(ours)
             assert made[-1].shut_down is stopping
         finally:
+            if made and made[-1].transport is not None:
+                made[-1].transport.close()
             ours.close()
             theirs.close()
