@@ -39,8 +39,7 @@ from backend.core.replica import PublicReads, ReplicaState
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 _PROCESS_REFRESH_SECONDS = 5.0
-_POOL_REFRESH_SECONDS = 1.0
-_FLUSH_SECONDS = 1.0
+_WRITE_SECONDS = 1.0  # pool and in-progress gauges sampled, buffered latencies written
 
 
 def current_rss_bytes() -> int:
@@ -155,8 +154,7 @@ class Metrics:
         self._buffered: list[BufferedHistogram] = []
         self._requests_in_flight = 0
         self._process_refreshed = 0.0
-        self._pool_refreshed = 0.0
-        self._flushed = time.monotonic()
+        self._written = 0.0
         self._flusher: asyncio.Task[None] | None = None
         db.observers.append(self.observe_query)
         self.reads = reads
@@ -191,7 +189,6 @@ class Metrics:
 
     def flush(self) -> None:
         """Write the latencies counted since the last flush."""
-        self._flushed = time.monotonic()
         for series in self._buffered:
             series.flush()
 
@@ -211,7 +208,7 @@ class Metrics:
     async def _flush_regularly(self) -> None:
         """An idle worker's latencies and in-progress count are written too."""
         while True:
-            await asyncio.sleep(_FLUSH_SECONDS)
+            await asyncio.sleep(_WRITE_SECONDS)
             self._refresh_gauges()
 
     def observe_replica(self, state: ReplicaState, lag: float | None) -> None:
@@ -225,10 +222,9 @@ class Metrics:
         """Gauges are sampled, and buffered latencies written, at most once a second per
         worker (each write is a file write in multiprocess mode), and always when scraped."""
         now = time.monotonic()
-        if force or now - self._flushed >= _FLUSH_SECONDS:
+        if force or now - self._written >= _WRITE_SECONDS:
+            self._written = now
             self.flush()
-        if force or now - self._pool_refreshed > _POOL_REFRESH_SECONDS:
-            self._pool_refreshed = now
             self.in_flight.set(self._requests_in_flight)
             size, in_use, maximum = self.db.pool_stats()
             self.pool_size.set(size)
