@@ -416,7 +416,9 @@ def compare(
                     path, script = lua_script(scenario, tokens[server.name], fixture, workdir)
                     settle(ours)
                     settle(ref)
-                    run = wrk(server, path, script, args.seconds, 64, postmaster=postmaster)
+                    run = wrk(
+                        server, path, script, args.seconds, args.connections, postmaster=postmaster
+                    )
                     results.rounds.setdefault((server.name, scenario), []).append(run)
                     print(
                         f"round {round_ + 1} {scenario:<16} {server.name:<10} {run.rps:>8.0f} req/s "
@@ -553,7 +555,7 @@ async def explain_all(url: str, fixture: Fixture, user_id: int) -> str:
 # -- the report --------------------------------------------------------------------------------
 
 
-def chart(results: Results, scenarios: tuple[str, ...], path: Path) -> None:
+def chart(results: Results, scenarios: tuple[str, ...], path: Path, connections: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -575,7 +577,7 @@ def chart(results: Results, scenarios: tuple[str, ...], path: Path) -> None:
         axis.annotate(f"{a / b:.0%}", (p + 0.2, a), ha="center", va="bottom", fontsize=8)
     axis.set_xticks(list(positions), scenarios)
     axis.set_ylabel("requests/s (median of rounds)")
-    axis.set_title("Phresh vs the reference app: 2 gunicorn workers, wrk -t1 -c64")
+    axis.set_title(f"Phresh vs the reference app: 2 gunicorn workers, wrk -t1 -c{connections}")
     axis.legend()
     figure.tight_layout()
     figure.savefig(path)
@@ -600,7 +602,7 @@ def report(
         "processes sharing the port (SO_REUSEPORT), asyncpg with its statement cache, orjson, a "
         "stdlib-HMAC token, a primary-key lookup as authentication, one joined statement per "
         "read, JSON built in Python. Same seeded database (1,000 users, 10,000 cleanings); wrk "
-        f"`-t1 -c64 -d{args.seconds}s`, {args.rounds} rounds alternating the two apps; medians "
+        f"`-t1 -c{args.connections} -d{args.seconds}s`, {args.rounds} rounds alternating the two apps; medians "
         "quoted. Server CPU: the server's processes (master and workers); PostgreSQL CPU: the "
         "cluster's postmaster and every backend (nothing else uses it meanwhile); both user + "
         "system time per request, from `/proc`. Phresh runs with `LOG_LEVEL=WARNING` and the "
@@ -690,6 +692,9 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--connections", type=int, default=64, help="wrk connections in the comparison"
+    )
     parser.add_argument("--scale-seconds", type=int, default=6)
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
@@ -723,7 +728,7 @@ def main() -> int:
         extra = memory_and_auth(urls["10k"], fixture, args, workdir)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    chart(results, tuple(args.scenarios), output.with_suffix(".png"))
+    chart(results, tuple(args.scenarios), output.with_suffix(".png"), args.connections)
     output.write_text(
         report(results, args, scale_runs=scale_runs, extra=extra, plans=plans, started=started)
     )

@@ -1,0 +1,86 @@
+"""PostgreSQL's CPU per execution of each app's statements, in isolation.
+
+One connection, each statement prepared once and run `--executions` times after a warm-up;
+the backend's own user + system time (`/proc/<pid>/stat`, 10 ms ticks: keep the count in
+the thousands) divided by the executions. The statements are the ones a request of the
+offers-list scenario runs: the token check's lookup and the page. Run it beside a load run
+to tell the cost of the SQL from the cost of how the load reaches the backends.
+
+    .venv/bin/python -m scripts.bench.statement_cpu --database-url postgresql://.../phresh_bench_10k
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from backend.core.sql import load_queries
+from scripts.bench import reference_app
+
+USERS, OFFERS = load_queries("users"), load_queries("offers")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def statements(owner: int, cleaning: int) -> dict[str, tuple[str, Callable[[], list[Any]]]]:
+    page = {"cleaning_id": cleaning, "after_ts": EPOCH, "after_id": 0, "limit": 21}
+    auth = {"user_id": owner, "family_id": None}
+    return {
+        "phresh token lookup": (
+            USERS["get_current_user"].sql,
+            lambda: USERS["get_current_user"].args(auth),
+        ),
+        "reference token lookup": (reference_app.AUTHENTICATE, lambda: [owner]),
+        "phresh offers page": (
+            OFFERS["list_offers_for_cleaning"].sql,
+            lambda: OFFERS["list_offers_for_cleaning"].args(page),
+        ),
+        "reference offers page": (reference_app.OFFERS, lambda: [cleaning]),
+    }
+
+
+async def measure(url: str, executions: int, rounds: int) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        cleaning, owner = await connection.fetchrow(
+            "SELECT o.cleaning_id, c.owner FROM offers o JOIN cleanings c ON c.id = o.cleaning_id "
+            "GROUP BY 1, 2 HAVING count(*) = 5 ORDER BY 1 LIMIT 1"
+        )
+        pid = await connection.fetchval("SELECT pg_backend_pid()")
+        for round_ in range(1, rounds + 1):
+            for name, (sql, args) in statements(owner, cleaning).items():
+                statement, values = await connection.prepare(sql), args()
+                for _ in range(200):  # past the custom plans, into the cached one
+                    await statement.fetch(*values)
+                before = backend_cpu_seconds(pid)
+                for _ in range(executions):
+                    await statement.fetch(*values)
+                per_execution = (backend_cpu_seconds(pid) - before) / executions * 1e6
+                print(f"round {round_} {name:<24} {per_execution:7.1f} µs PostgreSQL CPU")
+    finally:
+        await connection.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True, help="a seeded bench database")
+    parser.add_argument("--executions", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(measure(args.database_url, args.executions, args.rounds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
