@@ -26,6 +26,22 @@ from scripts.bench import reference_app
 
 USERS, OFFERS = load_queries("users"), load_queries("offers")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A variant that no request runs: the offers page with each offerer's card read as plain
+# columns of users and profiles instead of the JSON object the user_cards view builds; it
+# tells what building the cards costs PostgreSQL.
+PLAIN_USER_COLUMNS = (
+    "u.id AS u_id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser, "
+    "u.created_at AS u_created_at, u.updated_at AS u_updated_at, p.id AS p_id, p.full_name, "
+    "p.phone_number, p.bio, p.image, p.created_at AS p_created_at, p.updated_at AS p_updated_at"
+)
+OFFERS_PAGE_PLAIN = (
+    OFFERS["list_offers_for_cleaning"]
+    .sql.replace("uc.card AS user", PLAIN_USER_COLUMNS)
+    .replace(
+        "LEFT JOIN user_cards AS uc ON uc.id = o.user_id",
+        "LEFT JOIN users AS u ON u.id = o.user_id LEFT JOIN profiles AS p ON p.user_id = u.id",
+    )
+)
 
 
 def backend_cpu_seconds(pid: int) -> float:
@@ -46,11 +62,17 @@ def statements(owner: int, cleaning: int) -> dict[str, tuple[str, Callable[[], l
             OFFERS["list_offers_for_cleaning"].sql,
             lambda: OFFERS["list_offers_for_cleaning"].args(page),
         ),
+        "phresh page, plain cards": (
+            OFFERS_PAGE_PLAIN,
+            lambda: OFFERS["list_offers_for_cleaning"].args(page),
+        ),
         "reference offers page": (reference_app.OFFERS, lambda: [cleaning]),
     }
 
 
 async def measure(url: str, executions: int, rounds: int) -> None:
+    if OFFERS["list_offers_for_cleaning"].sql == OFFERS_PAGE_PLAIN:
+        raise SystemExit("the plain-cards variant no longer applies to sql/offers.sql: update it")
     connection = await asyncpg.connect(url)
     try:
         cleaning, owner = await connection.fetchrow(
