@@ -331,8 +331,13 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # The variable Phresh reads too, so a bench can size both pools alike.
+                max_size = int(os.environ.get("DB_POOL_MAX_SIZE", "10"))
                 state["pool"] = await asyncpg.create_pool(
-                    os.environ["DATABASE_URL"], min_size=2, max_size=10, reset=keep_session
+                    os.environ["DATABASE_URL"],
+                    min_size=min(2, max_size),
+                    max_size=max_size,
+                    reset=keep_session,
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

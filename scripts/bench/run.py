@@ -601,7 +601,9 @@ def report(
         "(`scripts/bench/reference_app.py`) shares no code with Phresh: raw ASGI on 2 uvicorn "
         "processes sharing the port (SO_REUSEPORT), asyncpg with its statement cache, orjson, a "
         "stdlib-HMAC token, a primary-key lookup as authentication, one joined statement per "
-        "read, JSON built in Python. Same seeded database (1,000 users, 10,000 cleanings); wrk "
+        "read, JSON built in Python. Both apps: a pool of up to "
+        f"{args.pool_size} PostgreSQL connections per process. "
+        "Same seeded database (1,000 users, 10,000 cleanings); wrk "
         f"`-t1 -c{args.connections} -d{args.seconds}s`, {args.rounds} rounds alternating the two apps; medians "
         "quoted. Server CPU: the server's processes (master and workers); PostgreSQL CPU: the "
         "cluster's postmaster and every backend (nothing else uses it meanwhile); both user + "
@@ -695,6 +697,13 @@ def main() -> int:
     parser.add_argument(
         "--connections", type=int, default=64, help="wrk connections in the comparison"
     )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=4,
+        help="each worker's database pool, in both apps (DB_POOL_MAX_SIZE); 4 x 2 workers "
+        "suits this 2-core machine better than the default 10 (NOTES.md)",
+    )
     parser.add_argument("--scale-seconds", type=int, default=6)
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
@@ -710,6 +719,7 @@ def main() -> int:
         parser.error("--database-url or DATABASE_URL is required (make bench sets it)")
     if args.quick:
         args.seconds, args.rounds, args.scale_seconds, args.memory_requests = 5, 1, 3, 10_000
+    os.environ["DB_POOL_MAX_SIZE"] = str(args.pool_size)  # both apps read it (serve())
     started = time.perf_counter()
     urls = {"10k": prepare_database(args.database_url, "10k")}
     if not (args.quick or args.skip_scale):
