@@ -214,8 +214,11 @@ class Server:
 
 
 @contextmanager
-def serve(name: str, command: list[str], db_url: str) -> Iterator[Server]:
-    """`command` with PORT in it replaced by a free port."""
+def serve(
+    name: str, command: list[str], db_url: str, pool_size: int | None = None
+) -> Iterator[Server]:
+    """`command` with PORT in it replaced by a free port; `pool_size` connections per process
+    (`DB_POOL_MAX_SIZE`, which both apps read), else the app's own default."""
     port = free_port()
     env = {
         **os.environ,
@@ -231,6 +234,8 @@ def serve(name: str, command: list[str], db_url: str) -> Iterator[Server]:
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": "1000000000",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if pool_size is not None:
+        env["DB_POOL_MAX_SIZE"] = str(pool_size)
     process = subprocess.Popen(
         [part.replace("PORT", str(port)) for part in command],
         cwd=ROOT,
@@ -259,16 +264,19 @@ def serve(name: str, command: list[str], db_url: str) -> Iterator[Server]:
             process.kill()
 
 
-def phresh(db_url: str) -> AbstractContextManager[Server]:
+def phresh(db_url: str, pool_size: int | None = None) -> AbstractContextManager[Server]:
     command = [sys.executable, "-m", "gunicorn", "backend.main:app", "-c", "gunicorn.conf.py"]
-    return serve("phresh", command, db_url)
+    return serve("phresh", command, db_url, pool_size)
 
 
-def reference(db_url: str) -> AbstractContextManager[Server]:
+def reference(db_url: str, pool_size: int | None = None) -> AbstractContextManager[Server]:
     """The independent ceiling: raw ASGI on 2 uvicorn processes sharing the port."""
     script = str(ROOT / "scripts" / "bench" / "reference_app.py")
     return serve(
-        "reference", [sys.executable, script, "--port", "PORT", "--processes", "2"], db_url
+        "reference",
+        [sys.executable, script, "--port", "PORT", "--processes", "2"],
+        db_url,
+        pool_size,
     )
 
 
@@ -407,7 +415,7 @@ def compare(
     """Every scenario on both apps, alternating, `rounds` times; each app logs in itself
     (the reference issues its own HMAC tokens)."""
     postmaster = postmaster_of(db_url)
-    with phresh(db_url) as ours, reference(db_url) as ref:
+    with phresh(db_url, args.pool_size) as ours, reference(db_url, args.pool_size) as ref:
         tokens = {s.name: login_token(s.base, fixture.owner_email) for s in (ours, ref)}
         for round_ in range(args.rounds):
             for scenario in args.scenarios:
@@ -435,7 +443,7 @@ def scale(
     found: dict[str, dict[str, Run]] = {}
     for size, url in urls.items():
         fixture = asyncio.run(find_fixture(url))
-        with phresh(url) as ours:
+        with phresh(url, args.pool_size) as ours:
             token = login_token(ours.base, fixture.owner_email)
             for scenario in ("get_cleaning", "feed", "feed_deep", "offers"):
                 path, script = lua_script(scenario, token, fixture, workdir)
@@ -453,7 +461,7 @@ def memory_and_auth(
     db_url: str, fixture: Fixture, args: argparse.Namespace, workdir: Path
 ) -> dict[str, object]:
     found: dict[str, object] = {}
-    with phresh(db_url) as ours:
+    with phresh(db_url, args.pool_size) as ours:
         token = login_token(ours.base, fixture.owner_email)
         path, script = lua_script("get_cleaning", token, fixture, workdir)
         wrk(ours, path, script, 5, 64)
@@ -719,7 +727,6 @@ def main() -> int:
         parser.error("--database-url or DATABASE_URL is required (make bench sets it)")
     if args.quick:
         args.seconds, args.rounds, args.scale_seconds, args.memory_requests = 5, 1, 3, 10_000
-    os.environ["DB_POOL_MAX_SIZE"] = str(args.pool_size)  # both apps read it (serve())
     started = time.perf_counter()
     urls = {"10k": prepare_database(args.database_url, "10k")}
     if not (args.quick or args.skip_scale):

@@ -3,8 +3,8 @@
 One connection, each statement prepared once and run `--executions` times after a warm-up;
 the backend's own user + system time (`/proc/<pid>/stat`, 10 ms ticks: keep the count in
 the thousands) divided by the executions. The statements are the ones a request of the
-offers-list scenario runs: the token check's lookup and the page. Run it beside a load run
-to tell the cost of the SQL from the cost of how the load reaches the backends.
+offers-list scenario runs (on its cleaning, by its owner): the token check's lookup and
+the page. Run it beside a load run to tell the cost of the SQL from the cost of how the load reaches the backends.
 
     .venv/bin/python -m scripts.bench.statement_cpu --database-url postgresql://.../phresh_bench_10k
 """
@@ -23,6 +23,7 @@ import asyncpg
 
 from backend.core.sql import load_queries
 from scripts.bench import reference_app
+from scripts.bench.run import find_fixture, owner_id
 
 USERS, OFFERS = load_queries("users"), load_queries("offers")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,12 +74,10 @@ def statements(owner: int, cleaning: int) -> dict[str, tuple[str, Callable[[], l
 async def measure(url: str, executions: int, rounds: int) -> None:
     if OFFERS["list_offers_for_cleaning"].sql == OFFERS_PAGE_PLAIN:
         raise SystemExit("the plain-cards variant no longer applies to sql/offers.sql: update it")
+    fixture = await find_fixture(url)  # the bench's offers scenario: its cleaning and owner
+    cleaning, owner = fixture.offers_cleaning, await owner_id(url, fixture.owner_email)
     connection = await asyncpg.connect(url)
     try:
-        cleaning, owner = await connection.fetchrow(
-            "SELECT o.cleaning_id, c.owner FROM offers o JOIN cleanings c ON c.id = o.cleaning_id "
-            "GROUP BY 1, 2 HAVING count(*) = 5 ORDER BY 1 LIMIT 1"
-        )
         pid = await connection.fetchval("SELECT pg_backend_pid()")
         for round_ in range(1, rounds + 1):
             for name, (sql, args) in statements(owner, cleaning).items():
