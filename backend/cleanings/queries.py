@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from backend.cleanings.models import CleaningPublic, LockedCleaning
 from backend.core.db import Database, Reader
+from backend.core.rows import Row
 from backend.core.sql import load_queries
 
 QUERIES = load_queries("cleanings")
@@ -42,15 +43,15 @@ async def get_cleaning_by_id(
 
 async def list_cleanings_for_owner(
     db: Database, *, owner_id: int, before_ts: datetime, before_id: int, limit: int
-) -> list[CleaningPublic]:
-    rows = await db.fetch_all(
+) -> list[Row]:
+    """Rows in CleaningPublic's shape (the route writes them with its ListResponder)."""
+    return await db.fetch_all(
         _q["list_cleanings_for_owner"],
         owner_id=owner_id,
         before_ts=before_ts,
         before_id=before_id,
         limit=limit,
     )
-    return [CleaningPublic.model_validate(dict(row)) for row in rows]
 
 
 async def get_cleaning_for_update(db: Database, *, cleaning_id: int) -> LockedCleaning | None:

@@ -62,7 +62,7 @@ async def list_own_cleanings(request: Request, user: CurrentUser, query: PageQue
         before_id=start.id,
         limit=query.limit + 1,
     )
-    page = page_of(rows, query.limit, lambda c: Cursor(ts=c.created_at, id=c.id))
+    page = page_of(rows, query.limit, lambda c: Cursor(ts=c["created_at"], id=c["id"]))
     return cleaning_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 

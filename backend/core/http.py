@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backend.core.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from backend.core.rows import Row, RowWriter
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 
 JSON = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -101,18 +101,18 @@ def json_response(
     return Response(body, status_code, headers, media_type=JSON)
 
 
-class ListResponder(Generic[T]):
-    """Serialises a list of one model type; build one per type, at import time."""
+class ListResponder:
+    """Writes a list of rows in one response model's shape (core/rows.py: no model is built
+    per row); build one per model, at import time."""
 
-    def __init__(self, item_type: type[T]) -> None:
-        self._adapter: TypeAdapter[list[T]] = TypeAdapter(list[item_type])  # type: ignore[valid-type]
+    def __init__(self, model: type[BaseModel]) -> None:
+        self._writer = RowWriter(model)
 
     def __call__(
         self,
-        items: Iterable[T],
+        rows: Iterable[Row],
         *,
         viewer_id: int | None,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        body = self._adapter.dump_json(list(items), context={"viewer_id": viewer_id})
-        return Response(body, 200, headers, media_type=JSON)
+        return Response(self._writer.dumps(rows, viewer_id), 200, headers, media_type=JSON)

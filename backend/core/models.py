@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +16,7 @@ from pydantic import (
     PlainSerializer,
     SerializationInfo,
     StringConstraints,
+    field_serializer,
 )
 
 from backend.core.errors import ValidationFailed
@@ -25,10 +26,14 @@ Limit = Annotated[int, Field(ge=1, le=100)]
 
 
 def viewer_of(info: SerializationInfo) -> int | None:
-    """The id of the user a response is serialised for (`json_response(viewer_id=...)`).
-    The contract shows a user's email to that user only: without a viewer, nobody."""
+    """The id of the user a response is serialised for (`json_response(viewer_id=...)`)."""
     context = info.context
     return context.get("viewer_id") if isinstance(context, dict) else None
+
+
+def email_visible(viewer_id: int | None, owner_id: int) -> bool:
+    """The contract shows a user's email to that user only: without a viewer, nobody."""
+    return viewer_id is not None and viewer_id == owner_id
 
 
 class RequestModel(BaseModel):
@@ -46,6 +51,17 @@ class PublicModel(BaseModel):
 class DateTimeModel(PublicModel):
     created_at: datetime
     updated_at: datetime
+
+
+class OwnerOnlyEmail(DateTimeModel):
+    """A card with an `email` that only its owner sees: the user whose id is in the field
+    named by `email_owner` (core/rows.py's RowWriter applies the same rule)."""
+
+    email_owner: ClassVar[str]
+
+    @field_serializer("email", when_used="json", check_fields=False)
+    def _email_only_for_its_owner(self, email: str | None, info: SerializationInfo) -> str | None:
+        return email if email_visible(viewer_of(info), getattr(self, self.email_owner)) else None
 
 
 MAX_PRICE = Decimal("99999999.99")

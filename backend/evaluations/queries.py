@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from backend.core.db import Database, Reader
+from backend.core.rows import Row
 from backend.core.sql import load_queries
 from backend.evaluations.models import EvaluationPublic, EvaluationStats
 
@@ -42,15 +43,15 @@ async def create_evaluation(
 
 async def list_evaluations_for_cleaner(
     db: Reader, *, cleaner_id: int, before_ts: datetime, before_id: int, limit: int
-) -> list[EvaluationPublic]:
-    rows = await db.fetch_all(
+) -> list[Row]:
+    """Rows in EvaluationPublic's shape (the route writes them with its ListResponder)."""
+    return await db.fetch_all(
         _q["list_evaluations_for_cleaner"],
         cleaner_id=cleaner_id,
         before_ts=before_ts,
         before_id=before_id,
         limit=limit,
     )
-    return [EvaluationPublic.model_validate(dict(row)) for row in rows]
 
 
 async def get_evaluation(

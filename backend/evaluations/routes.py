@@ -73,7 +73,7 @@ async def list_evaluations(
     rows = await queries.list_evaluations_for_cleaner(
         db, cleaner_id=cleaner, before_ts=start.ts, before_id=start.id, limit=query.limit + 1
     )
-    page = page_of(rows, query.limit, lambda e: Cursor(ts=e.created_at, id=e.cleaning_id))
+    page = page_of(rows, query.limit, lambda e: Cursor(ts=e["created_at"], id=e["cleaning_id"]))
     return evaluation_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 

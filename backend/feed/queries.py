@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from backend.core.db import Reader
+from backend.core.rows import Row
 from backend.core.sql import load_queries
-from backend.feed.models import FeedItem
 
 QUERIES = load_queries("feed")
 _q = QUERIES
@@ -14,12 +14,12 @@ _q = QUERIES
 
 async def list_feed_events(
     db: Reader, *, before_ts: datetime, before_id: int, limit: int, viewer_id: int
-) -> list[FeedItem]:
-    rows = await db.fetch_all(
+) -> list[Row]:
+    """Rows in FeedItem's shape (the route writes them with its ListResponder)."""
+    return await db.fetch_all(
         _q["list_feed_events"],
         before_ts=before_ts,
         before_id=before_id,
         limit=limit,
         viewer_id=viewer_id,
     )
-    return [FeedItem.model_validate(dict(row)) for row in rows]

@@ -52,5 +52,7 @@ async def cleanings_feed(request: Request, user: CurrentUser, query: FeedQuery) 
         limit=query.page_chunk_size + 1,
         viewer_id=user.id,
     )
-    page = page_of(rows, query.page_chunk_size, lambda e: Cursor(ts=e.event_timestamp, id=e.id))
+    page = page_of(
+        rows, query.page_chunk_size, lambda e: Cursor(ts=e["event_timestamp"], id=e["id"])
+    )
     return feed_list(page.items, viewer_id=user.id, headers=page.link_headers(request))

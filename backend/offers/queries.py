@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from backend.core.db import Database
+from backend.core.rows import Row
 from backend.core.sql import load_queries
 from backend.offers.models import OfferPublic, OfferStatus
 
@@ -19,8 +20,9 @@ async def create_offer(db: Database, *, user_id: int, cleaning_id: int) -> Offer
 
 async def list_offers_for_cleaning(
     db: Database, *, cleaning_id: int, after_ts: datetime, after_id: int, limit: int
-) -> tuple[int, list[OfferPublic]] | None:
-    """(the cleaning's owner, a page of its offers), or None when there is no such cleaning."""
+) -> tuple[int, list[Row]] | None:
+    """(the cleaning's owner, a page of its offers as rows in OfferPublic's shape), or None
+    when there is no such cleaning."""
     rows = await db.fetch_all(
         _q["list_offers_for_cleaning"],
         cleaning_id=cleaning_id,
@@ -30,7 +32,7 @@ async def list_offers_for_cleaning(
     )
     if not rows:
         return None
-    offers = [OfferPublic.model_validate(dict(row)) for row in rows if row["user_id"] is not None]
+    offers = [row for row in rows if row["user_id"] is not None]
     return rows[0]["cleaning_owner"], offers
 
 

@@ -66,7 +66,7 @@ async def list_offers(
     owner, rows = found
     if owner != user.id:
         raise Forbidden(service.CANNOT_LIST_OFFERS)
-    page = page_of(rows, query.limit, lambda o: Cursor(ts=o.created_at, id=o.user_id))
+    page = page_of(rows, query.limit, lambda o: Cursor(ts=o["created_at"], id=o["user_id"]))
     return offer_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, SerializationInfo, StringConstraints, field_serializer
+from pydantic import AnyHttpUrl, Field, StringConstraints
 
-from backend.core.models import DateTimeModel, RequestModel, viewer_of
+from backend.core.models import OwnerOnlyEmail, RequestModel
 
 
 class ProfileUpdate(RequestModel):
@@ -22,7 +22,9 @@ class ProfileUpdateBody(RequestModel):
     profile_update: ProfileUpdate
 
 
-class ProfilePublic(DateTimeModel):
+class ProfilePublic(OwnerOnlyEmail):
+    email_owner = "user_id"
+
     id: int
     full_name: str | None
     phone_number: str | None
@@ -31,7 +33,3 @@ class ProfilePublic(DateTimeModel):
     user_id: int
     username: str
     email: str | None
-
-    @field_serializer("email", when_used="json")
-    def _email_only_for_its_owner(self, email: str | None, info: SerializationInfo) -> str | None:
-        return email if viewer_of(info) == self.user_id else None

@@ -5,16 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    EmailStr,
-    Field,
-    SerializationInfo,
-    StringConstraints,
-    field_serializer,
-)
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
-from backend.core.models import DateTimeModel, PublicModel, RequestModel, viewer_of
+from backend.core.models import OwnerOnlyEmail, PublicModel, RequestModel
 from backend.profiles.models import ProfilePublic
 from backend.users.passwords import common_password
 
@@ -82,7 +75,9 @@ class TokenPair(AccessToken):
     expires_in: int = Field(description="Seconds until the access token expires.")
 
 
-class UserPublic(DateTimeModel):
+class UserPublic(OwnerOnlyEmail):
+    email_owner = "id"
+
     id: int
     username: str
     email: str | None
@@ -91,10 +86,6 @@ class UserPublic(DateTimeModel):
     is_superuser: bool
     profile: ProfilePublic
     access_token: AccessToken | None = None
-
-    @field_serializer("email", when_used="json")
-    def _email_only_for_its_owner(self, email: str | None, info: SerializationInfo) -> str | None:
-        return email if viewer_of(info) == self.id else None
 
 
 class UserRow(UserPublic):
