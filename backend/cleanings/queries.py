@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from backend.cleanings.models import CleaningPublic, LockedCleaning
+from backend.cleanings.models import LockedCleaning
 from backend.core.db import Database, Reader
 from backend.core.rows import Row
 from backend.core.sql import load_queries
@@ -22,8 +22,9 @@ async def create_cleaning(
     price: Decimal,
     cleaning_type: str,
     owner_id: int,
-) -> CleaningPublic:
-    row = await db.fetch_row(
+) -> Row:
+    """The new cleaning, a row in CleaningPublic's shape."""
+    row: Row = await db.fetch_row(
         _q["create_cleaning"],
         name=name,
         description=description,
@@ -31,20 +32,20 @@ async def create_cleaning(
         cleaning_type=cleaning_type,
         owner_id=owner_id,
     )
-    return CleaningPublic.model_validate(dict(row))
+    return row
 
 
-async def get_cleaning_by_id(
-    db: Reader, *, cleaning_id: int, viewer_id: int
-) -> CleaningPublic | None:
-    row = await db.fetch_one(_q["get_cleaning_by_id"], cleaning_id=cleaning_id, viewer_id=viewer_id)
-    return None if row is None else CleaningPublic.model_validate(dict(row))
+async def get_cleaning_by_id(db: Reader, *, cleaning_id: int, viewer_id: int) -> Row | None:
+    """A row in CleaningPublic's shape, or None."""
+    return await db.fetch_one(
+        _q["get_cleaning_by_id"], cleaning_id=cleaning_id, viewer_id=viewer_id
+    )
 
 
 async def list_cleanings_for_owner(
     db: Database, *, owner_id: int, before_ts: datetime, before_id: int, limit: int
 ) -> list[Row]:
-    """Rows in CleaningPublic's shape (the route writes them with its ListResponder)."""
+    """Rows in CleaningPublic's shape (the route writes them with its RowResponder)."""
     return await db.fetch_all(
         _q["list_cleanings_for_owner"],
         owner_id=owner_id,

@@ -10,14 +10,14 @@ from backend.cleanings.models import CleaningCreateBody, CleaningPublic, Cleanin
 from backend.core.auth import CurrentUser
 from backend.core.context import app_context
 from backend.core.errors import NotFound
-from backend.core.http import ListResponder, json_response
+from backend.core.http import RowResponder
 from backend.core.models import Cursor, PageQuery, PositiveId, RequestModel
 from backend.core.openapi import Doc
 from backend.core.pagination import NEWEST, page_of, start_from
 from backend.core.routing import Routes
 
 routes = Routes("/api/cleanings", namespace="cleanings")
-cleaning_list = ListResponder(CleaningPublic)
+cleaning_rows = RowResponder(CleaningPublic)
 
 
 class CleaningPath(RequestModel):
@@ -41,7 +41,7 @@ async def create_cleaning(
         cleaning_type=new.cleaning_type,
         owner_id=user.id,
     )
-    return json_response(cleaning, status_code=201, viewer_id=user.id)
+    return cleaning_rows.one(cleaning, viewer_id=user.id, status_code=201)
 
 
 @routes.get(
@@ -63,7 +63,7 @@ async def list_own_cleanings(request: Request, user: CurrentUser, query: PageQue
         limit=query.limit + 1,
     )
     page = page_of(rows, query.limit, lambda c: Cursor(ts=c["created_at"], id=c["id"]))
-    return cleaning_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
+    return cleaning_rows.list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 
 @routes.get(
@@ -74,11 +74,11 @@ async def list_own_cleanings(request: Request, user: CurrentUser, query: PageQue
 async def get_cleaning(request: Request, user: CurrentUser, path: CleaningPath) -> Response:
     cleaning = await app_context(request).reads.read(
         lambda db: queries.get_cleaning_by_id(db, cleaning_id=path.cleaning_id, viewer_id=user.id),
-        primary_if=lambda found: found is None or found.owner.id == user.id,
+        primary_if=lambda found: found is None or found["owner"]["id"] == user.id,
     )
     if cleaning is None:
         raise NotFound(service.CLEANING_NOT_FOUND)
-    return json_response(cleaning, viewer_id=user.id)
+    return cleaning_rows.one(cleaning, viewer_id=user.id)
 
 
 @routes.put(
@@ -99,7 +99,7 @@ async def update_cleaning(
     cleaning = await service.update_cleaning(
         app_context(request).db, cleaning_id=path.cleaning_id, user_id=user.id, update=update
     )
-    return json_response(cleaning, viewer_id=user.id)
+    return cleaning_rows.one(cleaning, viewer_id=user.id)
 
 
 @routes.delete(

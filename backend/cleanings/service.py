@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from backend.cleanings import queries
-from backend.cleanings.models import CleaningLock, CleaningPublic, CleaningUpdate
+from backend.cleanings.models import CleaningLock, CleaningUpdate
 from backend.core.db import Database
 from backend.core.errors import BadRequest, Forbidden, NotFound
+from backend.core.rows import Row
 
 CLEANING_NOT_FOUND = "No cleaning found with that id."
 NOT_THE_OWNER = "Users are only able to modify cleanings that they created."
@@ -40,7 +41,8 @@ async def lock_own_cleaning(db: Database, cleaning_id: int, user_id: int) -> Cle
 
 async def update_cleaning(
     db: Database, *, cleaning_id: int, user_id: int, update: CleaningUpdate
-) -> CleaningPublic:
+) -> Row:
+    """The updated cleaning, a row in CleaningPublic's shape."""
     present = update.model_fields_set
     if "cleaning_type" in present and update.cleaning_type is None:
         raise BadRequest(TYPE_CANNOT_BE_NONE)

@@ -101,14 +101,17 @@ def json_response(
     return Response(body, status_code, headers, media_type=JSON)
 
 
-class ListResponder:
-    """Writes a list of rows in one response model's shape (core/rows.py: no model is built
-    per row); build one per model, at import time."""
+class RowResponder:
+    """Writes rows in one response model's shape (core/rows.py: no model is built per row),
+    for `viewer_id` (who may see which emails); build one per model, at import time."""
 
     def __init__(self, model: type[BaseModel]) -> None:
         self._writer = RowWriter(model)
 
-    def __call__(
+    def one(self, row: Row, *, viewer_id: int | None, status_code: int = 200) -> Response:
+        return Response(self._writer.dumps_one(row, viewer_id), status_code, media_type=JSON)
+
+    def list(
         self,
         rows: Iterable[Row],
         *,

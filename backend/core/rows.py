@@ -127,6 +127,10 @@ class RowWriter:
     def _missing(self, name: str) -> None:
         raise KeyError(f"{self.model.__name__}.{name} is not in the row")
 
+    def dumps_one(self, row: Mapping[str, Any], viewer: int | None) -> bytes:
+        """One row as a JSON object, for `viewer`."""
+        return orjson.dumps(self.card(row, viewer), option=orjson.OPT_UTC_Z)
+
     def dumps(self, rows: Iterable[Mapping[str, Any]], viewer: int | None) -> bytes:
         """A JSON array of the rows, for `viewer` (who may see which emails)."""
         card = self.card

@@ -44,7 +44,7 @@ async def create_evaluation(
 async def list_evaluations_for_cleaner(
     db: Reader, *, cleaner_id: int, before_ts: datetime, before_id: int, limit: int
 ) -> list[Row]:
-    """Rows in EvaluationPublic's shape (the route writes them with its ListResponder)."""
+    """Rows in EvaluationPublic's shape (the route writes them with its RowResponder)."""
     return await db.fetch_all(
         _q["list_evaluations_for_cleaner"],
         cleaner_id=cleaner_id,

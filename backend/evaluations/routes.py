@@ -9,7 +9,7 @@ from starlette.responses import Response
 from backend.core.auth import CurrentUser
 from backend.core.context import app_context
 from backend.core.errors import NotFound
-from backend.core.http import ListResponder, json_response
+from backend.core.http import RowResponder, json_response
 from backend.core.models import Cursor, PageQuery, PositiveId, RequestModel
 from backend.core.openapi import Doc
 from backend.core.pagination import NEWEST, page_of, start_from
@@ -18,7 +18,7 @@ from backend.evaluations import queries, service
 from backend.evaluations.models import EvaluationCreateBody, EvaluationPublic, EvaluationStats
 
 routes = Routes("/api/users/{username}/evaluations", namespace="evaluations")
-evaluation_list = ListResponder(EvaluationPublic)
+evaluation_rows = RowResponder(EvaluationPublic)
 
 
 class CleanerPath(RequestModel):
@@ -74,7 +74,7 @@ async def list_evaluations(
         db, cleaner_id=cleaner, before_ts=start.ts, before_id=start.id, limit=query.limit + 1
     )
     page = page_of(rows, query.limit, lambda e: Cursor(ts=e["created_at"], id=e["cleaning_id"]))
-    return evaluation_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
+    return evaluation_rows.list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 
 @routes.get(

@@ -15,7 +15,7 @@ _q = QUERIES
 async def list_feed_events(
     db: Reader, *, before_ts: datetime, before_id: int, limit: int, viewer_id: int
 ) -> list[Row]:
-    """Rows in FeedItem's shape (the route writes them with its ListResponder)."""
+    """Rows in FeedItem's shape (the route writes them with its RowResponder)."""
     return await db.fetch_all(
         _q["list_feed_events"],
         before_ts=before_ts,

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from backend.core.auth import CurrentUser
 from backend.core.context import app_context
-from backend.core.http import ListResponder
+from backend.core.http import RowResponder
 from backend.core.models import Cursor
 from backend.core.openapi import Doc
 from backend.core.pagination import NEWEST, page_of
@@ -18,7 +18,7 @@ from backend.feed import queries
 from backend.feed.models import FeedItem, FeedQuery
 
 routes = Routes("/api/feed", namespace="feed")
-feed_list = ListResponder(FeedItem)
+feed_rows = RowResponder(FeedItem)
 
 
 def feed_start(query: FeedQuery) -> Cursor:
@@ -55,4 +55,4 @@ async def cleanings_feed(request: Request, user: CurrentUser, query: FeedQuery) 
     page = page_of(
         rows, query.page_chunk_size, lambda e: Cursor(ts=e["event_timestamp"], id=e["id"])
     )
-    return feed_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
+    return feed_rows.list(page.items, viewer_id=user.id, headers=page.link_headers(request))

@@ -11,7 +11,7 @@ from backend.cleanings.service import CLEANING_NOT_FOUND
 from backend.core.auth import CurrentUser
 from backend.core.context import app_context
 from backend.core.errors import Forbidden, NotFound
-from backend.core.http import ListResponder, json_response
+from backend.core.http import RowResponder, json_response
 from backend.core.models import Cursor, PageQuery
 from backend.core.openapi import Doc
 from backend.core.pagination import OLDEST, page_of, start_from
@@ -20,7 +20,7 @@ from backend.offers import queries, service
 from backend.offers.models import OfferPublic
 
 routes = Routes("/api/cleanings/{cleaning_id}/offers", namespace="offers")
-offer_list = ListResponder(OfferPublic)
+offer_rows = RowResponder(OfferPublic)
 
 
 class OfferPath(CleaningPath):
@@ -67,7 +67,7 @@ async def list_offers(
     if owner != user.id:
         raise Forbidden(service.CANNOT_LIST_OFFERS)
     page = page_of(rows, query.limit, lambda o: Cursor(ts=o["created_at"], id=o["user_id"]))
-    return offer_list(page.items, viewer_id=user.id, headers=page.link_headers(request))
+    return offer_rows.list(page.items, viewer_id=user.id, headers=page.link_headers(request))
 
 
 @routes.get(

@@ -67,7 +67,7 @@ async def create_cleaning(
     price: Decimal | str = "25.50",
     cleaning_type: str = "spot_clean",
 ) -> CleaningPublic:
-    return await cleanings.create_cleaning(
+    row = await cleanings.create_cleaning(
         ctx.db,
         name=name or f"cleaning {next(_sequence)}",
         description=description,
@@ -75,6 +75,7 @@ async def create_cleaning(
         cleaning_type=cleaning_type,
         owner_id=owner.id,
     )
+    return CleaningPublic.model_validate(dict(row))
 
 
 async def create_offer(

@@ -106,6 +106,13 @@ async def test_every_list_is_written_as_pydantic_writes_it(
             ),
         )
     )
+    for cleaning in (first, second):
+        for viewer in (owner, cleaner, other):
+            row = await cleanings.get_cleaning_by_id(
+                db, cleaning_id=cleaning.id, viewer_id=viewer.id
+            )
+            assert row is not None
+            lists.append((CleaningPublic, [row]))
     for model, rows in lists:
         assert rows, model
         writer = RowWriter(model)
@@ -114,6 +121,9 @@ async def test_every_list_is_written_as_pydantic_writes_it(
                 model,
                 viewer_id,
             )
+            one = model.model_validate(dict(rows[0]))
+            expected = one.model_dump_json(context={"viewer_id": viewer_id}).encode()
+            assert writer.dumps_one(rows[0], viewer_id) == expected
 
 
 def test_a_writer_refuses_a_field_it_cannot_write() -> None:
