@@ -13,9 +13,11 @@ JOIN user_cards AS uc ON uc.id = o.user_id
 -- The cleaning's owner and one keyset page of its offers, oldest first, in one statement:
 -- a row per offer, each carrying `cleaning_owner`; a cleaning with no offer on the page
 -- gives one row with NULL offer columns, a missing cleaning no row. The page is served by
--- offers_cleaning_id_created_at_user_id_idx, the cleaning by cleanings_pkey.
+-- offers_cleaning_id_created_at_user_id_idx, the cleaning by cleanings_pkey. Each offerer is
+-- a whole user_rows row (a typed value, decoded in binary), not a JSON card: the route
+-- writes the rows without a model, so nothing needs JSON here.
 SELECT c.owner AS cleaning_owner,
-       o.user_id, o.cleaning_id, o.status, uc.card AS user, o.created_at, o.updated_at
+       o.user_id, o.cleaning_id, o.status, ur AS user, o.created_at, o.updated_at
 FROM cleanings AS c
 LEFT JOIN LATERAL (
     SELECT p.user_id, p.cleaning_id, p.status, p.created_at, p.updated_at
@@ -25,7 +27,7 @@ LEFT JOIN LATERAL (
     ORDER BY p.created_at, p.user_id
     LIMIT :limit
 ) AS o ON true
-LEFT JOIN user_cards AS uc ON uc.id = o.user_id
+LEFT JOIN user_rows AS ur ON ur.id = o.user_id
 WHERE c.id = :cleaning_id
 ORDER BY o.created_at, o.user_id
 

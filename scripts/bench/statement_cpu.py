@@ -27,21 +27,22 @@ from scripts.bench.run import find_fixture, owner_id
 
 USERS, OFFERS = load_queries("users"), load_queries("offers")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# A variant that no request runs: the offers page with each offerer's card read as plain
-# columns of users and profiles instead of the JSON object the user_cards view builds; it
-# tells what building the cards costs PostgreSQL.
+# Variants that no request runs, of the offers page: each offerer read as plain columns of
+# users and profiles, and as the JSON card of the user_cards view (what the page read until
+# 2026-12-03), instead of a whole user_rows row. They tell what each form costs PostgreSQL.
 PLAIN_USER_COLUMNS = (
     "u.id AS u_id, u.username, u.email, u.email_verified, u.is_active, u.is_superuser, "
     "u.created_at AS u_created_at, u.updated_at AS u_updated_at, p.id AS p_id, p.full_name, "
     "p.phone_number, p.bio, p.image, p.created_at AS p_created_at, p.updated_at AS p_updated_at"
 )
-OFFERS_PAGE_PLAIN = (
-    OFFERS["list_offers_for_cleaning"]
-    .sql.replace("uc.card AS user", PLAIN_USER_COLUMNS)
-    .replace(
-        "LEFT JOIN user_cards AS uc ON uc.id = o.user_id",
-        "LEFT JOIN users AS u ON u.id = o.user_id LEFT JOIN profiles AS p ON p.user_id = u.id",
-    )
+_PAGE = OFFERS["list_offers_for_cleaning"].sql
+_OFFERER = ("ur AS user", "LEFT JOIN user_rows AS ur ON ur.id = o.user_id")
+OFFERS_PAGE_PLAIN = _PAGE.replace(_OFFERER[0], PLAIN_USER_COLUMNS).replace(
+    _OFFERER[1],
+    "LEFT JOIN users AS u ON u.id = o.user_id LEFT JOIN profiles AS p ON p.user_id = u.id",
+)
+OFFERS_PAGE_JSON = _PAGE.replace(_OFFERER[0], "uc.card AS user").replace(
+    _OFFERER[1], "LEFT JOIN user_cards AS uc ON uc.id = o.user_id"
 )
 
 
@@ -67,13 +68,17 @@ def statements(owner: int, cleaning: int) -> dict[str, tuple[str, Callable[[], l
             OFFERS_PAGE_PLAIN,
             lambda: OFFERS["list_offers_for_cleaning"].args(page),
         ),
+        "phresh page, JSON cards": (
+            OFFERS_PAGE_JSON,
+            lambda: OFFERS["list_offers_for_cleaning"].args(page),
+        ),
         "reference offers page": (reference_app.OFFERS, lambda: [cleaning]),
     }
 
 
 async def measure(url: str, executions: int, rounds: int) -> None:
-    if OFFERS["list_offers_for_cleaning"].sql == OFFERS_PAGE_PLAIN:
-        raise SystemExit("the plain-cards variant no longer applies to sql/offers.sql: update it")
+    if any(part not in _PAGE for part in _OFFERER):
+        raise SystemExit("the card variants no longer apply to sql/offers.sql: update them")
     fixture = await find_fixture(url)  # the bench's offers scenario: its cleaning and owner
     cleaning, owner = fixture.offers_cleaning, await owner_id(url, fixture.owner_email)
     connection = await asyncpg.connect(url)
