@@ -22,8 +22,8 @@ WHERE u.id = :user_id
   AND NOT login_session.ended
 
 -- name: get_user_by_id :one
--- A user as UserPublic (their card from the user_cards view: the one definition of that
--- shape), plus token_version: where the response shows the user (/me authenticates with
+-- A user as UserPublic (their card from the user_cards view: JSON of user_rows, the one
+-- definition of that shape), plus token_version: where the response shows the user (/me authenticates with
 -- it, in place of get_current_user: the same session check, so one statement). Primary-key
 -- lookups, and the same session check as get_current_user.
 SELECT uc.card, u.token_version
