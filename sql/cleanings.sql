@@ -1,20 +1,21 @@
 -- name: create_cleaning :one
--- The new cleaning as CleaningPublic: owner card joined, no offers yet.
+-- The new cleaning as CleaningPublic: its owner's user_rows row joined, no offers yet.
 WITH created AS (
     INSERT INTO cleanings (name, description, price, cleaning_type, owner)
     VALUES (:name, :description, :price, :cleaning_type, :owner_id)
     RETURNING id, name, description, price, cleaning_type, owner, created_at, updated_at
 )
 SELECT c.id, c.name, c.description, c.price, c.cleaning_type, c.created_at, c.updated_at,
-       oc.card AS owner,
+       ur AS owner,
        0 AS total_offers,
-       CAST('[]' AS json) AS offers
+       CAST('{}' AS offer_rows[]) AS offers
 FROM created AS c
-JOIN user_cards AS oc ON oc.id = c.owner
+JOIN user_rows AS ur ON ur.id = c.owner
 
 -- name: get_cleaning_by_id :one
--- CleaningPublic in one statement: the cleaning card (owner card, offer count) and the
--- offers the viewer may see (offers_seen_by: all of them for the owner, else the viewer's own).
+-- CleaningPublic in one statement: the cleaning card (owner, offer count) and the offers
+-- the viewer may see (offers_seen_by: all of them for the owner, else the viewer's own), as
+-- typed rows (user_rows, offer_rows[]): no JSON is built.
 SELECT cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
        cc.updated_at, cc.owner, cc.total_offers,
        seen.offers

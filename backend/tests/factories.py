@@ -7,6 +7,9 @@ import itertools
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+
+import asyncpg
 
 from backend.cleanings import queries as cleanings
 from backend.cleanings.models import CleaningPublic
@@ -75,7 +78,17 @@ async def create_cleaning(
         cleaning_type=cleaning_type,
         owner_id=owner.id,
     )
-    return CleaningPublic.model_validate(dict(row))
+    return CleaningPublic.model_validate(as_dicts(row))
+
+
+def as_dicts(value: Any) -> Any:
+    """A row, and the typed rows nested in it (user_rows, offer_rows), as plain dicts and
+    lists: what pydantic validates (it takes no asyncpg Record)."""
+    if isinstance(value, asyncpg.Record | dict):
+        return {key: as_dicts(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_dicts(item) for item in value]
+    return value
 
 
 async def create_offer(

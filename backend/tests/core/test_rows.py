@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from pydantic import BaseModel, TypeAdapter
@@ -24,18 +23,9 @@ from backend.feed.models import FeedItem
 from backend.offers import queries as offers
 from backend.offers.models import OfferPublic
 from backend.tests.conftest import RunningApp
-from backend.tests.factories import create_cleaning, create_offer, create_users, hire
+from backend.tests.factories import as_dicts, create_cleaning, create_offer, create_users, hire
 
 pytestmark = pytest.mark.anyio
-
-
-def as_dicts(value: Any) -> Any:
-    """Rows, and the typed rows nested in them (a whole user_rows row), as plain dicts."""
-    if isinstance(value, asyncpg.Record | dict):
-        return {key: as_dicts(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [as_dicts(item) for item in value]
-    return value
 
 
 def pydantic_json(
