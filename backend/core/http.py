@@ -68,8 +68,9 @@ async def parse_form(request: Request, model: type[M]) -> M:
 
 def parse_query(request: Request, model: type[M]) -> M:
     """Validate the query string; repeated keys keep their last value."""
+    params = dict(request.query_params) if request.scope.get("query_string") else {}
     try:
-        return model.model_validate(dict(request.query_params))
+        return model.model_validate(params)
     except ValidationError as error:
         raise ValidationFailed(validation_detail(error, "query")) from None
 
