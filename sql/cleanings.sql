@@ -13,14 +13,14 @@ FROM created AS c
 JOIN user_rows AS ur ON ur.id = c.owner
 
 -- name: get_cleaning_by_id :one
--- CleaningPublic in one statement: the cleaning card (owner, offer count) and the offers
--- the viewer may see (offers_seen_by: all of them for the owner, else the viewer's own), as
--- typed rows (user_rows, offer_rows[]): no JSON is built.
+-- CleaningPublic in one statement: the cleaning (owner, offer count) and the offers the
+-- viewer may see (offer_rows_seen_by: all of them for the owner, else the viewer's own),
+-- as typed rows (user_rows, offer_rows[]): no JSON is built.
 SELECT cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
        cc.updated_at, cc.owner, cc.total_offers,
        seen.offers
-FROM cleaning_cards AS cc
-CROSS JOIN LATERAL offers_seen_by(cc.id, cc.owner_id, :viewer_id) AS seen
+FROM cleaning_rows AS cc
+CROSS JOIN LATERAL offer_rows_seen_by(cc.id, cc.owner_id, :viewer_id) AS seen
 WHERE cc.id = :cleaning_id
 
 -- name: list_cleanings_for_owner :many
@@ -30,8 +30,8 @@ WHERE cc.id = :cleaning_id
 SELECT cc.id, cc.name, cc.description, cc.price, cc.cleaning_type, cc.created_at,
        cc.updated_at, cc.owner, cc.total_offers,
        seen.offers
-FROM cleaning_cards AS cc
-CROSS JOIN LATERAL offers_seen_by(cc.id, cc.owner_id, cc.owner_id) AS seen
+FROM cleaning_rows AS cc
+CROSS JOIN LATERAL offer_rows_seen_by(cc.id, cc.owner_id, cc.owner_id) AS seen
 WHERE cc.owner_id = :owner_id
   AND (cc.created_at, cc.id) < (CAST(:before_ts AS timestamptz), CAST(:before_id AS bigint))
 ORDER BY cc.created_at DESC, cc.id DESC

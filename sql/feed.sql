@@ -31,6 +31,6 @@ SELECT row_number() OVER (ORDER BY e.event_timestamp DESC, e.id DESC) AS row_num
        cc.updated_at, cc.owner, cc.total_offers,
        seen.offers
 FROM page AS e
-JOIN cleaning_cards AS cc ON cc.id = e.id
-CROSS JOIN LATERAL offers_seen_by(cc.id, cc.owner_id, :viewer_id) AS seen
+JOIN cleaning_rows AS cc ON cc.id = e.id
+CROSS JOIN LATERAL offer_rows_seen_by(cc.id, cc.owner_id, :viewer_id) AS seen
 ORDER BY e.event_timestamp DESC, e.id DESC
