@@ -155,6 +155,30 @@ def test_security_headers_on_every_status_and_kind_of_response(lab: Lab) -> None
     assert "no-store" not in static.headers.get("cache-control", "")  # assets may be cached
 
 
+def test_query_strings_and_request_ids_through_the_real_server(lab: Lab) -> None:
+    """What uvicorn puts in the scope, read as the app reads it: an absent query string (no
+    parameters parsed), a bounded one, a bad one; a request id made here or taken from the
+    client."""
+    with lab.client() as http:
+        owner = register(lab, http, "query")
+        for name in ("first", "second"):
+            post_cleaning(http, owner, name)
+        everything = http.get("/api/cleanings/", headers=owner.headers)
+        assert everything.status_code == 200
+        assert [c["name"] for c in everything.json()] == ["second", "first"]
+        assert "link" not in everything.headers
+        one = http.get("/api/cleanings/?limit=1", headers=owner.headers)
+        assert [c["name"] for c in one.json()] == ["second"]
+        assert 'rel="next"' in one.headers["link"]
+        bad = http.get("/api/cleanings/?limit=0", headers=owner.headers)
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"] == ["query", "limit"]
+        made = everything.headers["x-request-id"]
+        assert len(made) == 32 and all(ch in "0123456789abcdef" for ch in made), made
+        given = http.get("/health/live", headers={"X-Request-ID": "client-id.42"})
+        assert given.headers["x-request-id"] == "client-id.42"
+
+
 def test_the_docs_page_runs_only_its_own_inline_script(lab: Lab) -> None:
     with lab.client() as http:
         page = http.get("/docs")
