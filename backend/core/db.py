@@ -212,6 +212,7 @@ class Database:
             reset=_keep_session,
         )
         self._warm_task: asyncio.Task[None] | None = None
+        self._turns = asyncio.Semaphore(opts.max_size)
         self.observers: list[QueryObserver] = []
 
     async def _init_connection(self, connection: asyncpg.Connection) -> None:
@@ -232,6 +233,7 @@ class Database:
         background: startup never depends on PostgreSQL being up. When superusers are
         refused and the database answers now, a superuser role fails the startup itself."""
         await self._databases.connect()
+        self._turns = asyncio.Semaphore(self.options.max_size)  # bound to this loop on use
         if self.options.refuse_superuser:
             await self._refuse_superuser_now()
         if self.options.warm_size:
@@ -373,6 +375,13 @@ class Database:
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection, the wait for it bounded by `acquire_timeout` (or less).
 
+        Callers get connections in the order they asked (`_turns`, a FIFO semaphore of the
+        pool's size, in front of asyncpg's queue). asyncpg alone lets a caller that runs
+        between a release and the wake-up of the waiter it wakes take the connection, and
+        puts the waiter back at the end of the line; under uvloop a request just read from a
+        socket runs exactly then, and at 64 connections on 2 workers the pool waits had a
+        median of 10 µs and a p99 of 114 ms (the bench's `/me`: p99 1.9-2.1x the ceiling's).
+
         `asyncio.timeout` costs a timer (about 8 µs), so it is armed only when no connection
         is idle; asyncpg's own `acquire(timeout=)` would start a task per call. The release
         (shielded by asyncpg) runs even when the deadline fires just after the connection
@@ -398,13 +407,13 @@ class Database:
         elif lock_timeout:
             limit = min(limit, max(_SATURATED_AFTER, budget.left(lock_timeout, started)))
         try:
-            if pool.get_idle_size():
+            if not self._turns.locked() and pool.get_idle_size():
                 # An idle connection is handed over at once: no timer needed (a holder
                 # whose connection was closed reconnects, bounded by connect_timeout).
-                connection = await pool.acquire()
+                connection = await self._acquire_in_turn(pool)
             else:
                 async with asyncio.timeout(limit):
-                    connection = await pool.acquire()
+                    connection = await self._acquire_in_turn(pool)
             if loop.time() - started > _SATURATED_AFTER:
                 budget.bounded = True
             yield connection
@@ -424,7 +433,19 @@ class Database:
             if token is not None:
                 _wait_budget.reset(token)
             if connection is not None:
-                await pool.release(connection)
+                try:
+                    await pool.release(connection)
+                finally:
+                    self._turns.release()
+
+    async def _acquire_in_turn(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        """A turn (callers are served in the order they asked), then a connection."""
+        await self._turns.acquire()
+        try:
+            return await pool.acquire()
+        except BaseException:
+            self._turns.release()
+            raise
 
     async def _call_pooled(self, query: Query, args: list[Any]) -> Any:
         async with self._connection() as connection:

@@ -29,6 +29,7 @@ from backend.tests.support import TCPProxy
 pytestmark = pytest.mark.anyio
 
 SLEEP = parse_queries("-- name: sleep :value\nSELECT pg_sleep(:seconds)", "test")["sleep"]
+ECHO = parse_queries("-- name: echo :value\nSELECT CAST(:n AS int)", "test")["echo"]
 COUNT_USERS = parse_queries("-- name: count_users :value\nSELECT count(*) FROM users", "t")[
     "count_users"
 ]
@@ -136,6 +137,34 @@ async def test_pool_acquire_wait_is_bounded(db_url: str) -> None:
         await hog
     finally:
         await db.disconnect()
+
+
+async def test_a_busy_pool_serves_waiters_in_arrival_order(db_url: str) -> None:
+    """A connection handed back goes to the caller that has waited longest, not to whichever
+    caller asks next. asyncpg's own queue lets a newcomer that runs before the woken waiter
+    take the connection, and puts that waiter back at the end of the line: under uvloop a
+    request read from a socket runs just then, and on 2 workers at 64 connections the pool
+    waits had a median of 10 µs and a p99 of 114 ms. One connection runs one statement at a
+    time, so the order statements finish is the order it was granted."""
+    db = Database(db_url, DatabaseOptions(warm_size=0, max_size=1))
+    await db.connect()
+    arrived: list[int] = []
+    served: list[int] = []
+
+    async def request(n: int) -> None:
+        arrived.append(n)  # in the same step as the call: the arrival order
+        served.append(await db.fetch_value(ECHO, n=n))
+
+    try:
+        requests = []
+        for n in range(300):  # one new request per loop turn, as on a busy server
+            requests.append(asyncio.create_task(request(n)))
+            await asyncio.sleep(0)
+        await asyncio.gather(*requests)
+    finally:
+        await db.disconnect()
+    assert len(served) == 300
+    assert served == arrived
 
 
 @pytest.mark.slow
