@@ -35,7 +35,7 @@ from backend.health.routes import routes as health_routes
 from backend.offers.routes import routes as offer_routes
 from backend.operations.routes import routes as operation_routes
 from backend.profiles.routes import routes as profile_routes
-from backend.users.queries import get_current_user
+from backend.users.queries import CALLER_STILL_VALID, get_current_user
 from backend.users.routes import routes as user_routes
 
 logger = logging.getLogger("phresh.app")
@@ -179,6 +179,7 @@ def create_app(
         openapi=openapi_json(served, title="Phresh", version=API_VERSION),
         schema_revision=expected_revision(),
         load_current_user=get_current_user,
+        caller_still_valid=CALLER_STILL_VALID,
     )
 
     @asynccontextmanager

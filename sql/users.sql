@@ -10,28 +10,39 @@ INSERT INTO profiles (user_id)
 VALUES (:user_id)
 
 -- name: get_current_user :one
--- Authentication, on every authenticated request: one primary-key lookup (users_pkey), only
--- what the token check and most handlers need. With a family_id (the access token's login
--- session), no row once that session was ended (logout, a replayed refresh token, a password
--- change): session_ended(), one more probe, served by refresh_tokens_family_id_idx. A NULL
--- family_id matches no token, so it changes nothing.
-SELECT u.id, u.username, u.is_active, u.token_version
+-- Authentication's check on its own (core/auth.py): one primary-key lookup (users_pkey), what
+-- the check reads. With a family_id (the access token's login session), no row once that
+-- session was ended (logout, a replayed refresh token, a password change): session_ended(),
+-- one more probe, served by refresh_tokens_family_id_idx. A NULL family_id matches no token,
+-- so it changes nothing.
+SELECT u.id, u.is_active, u.token_version
 FROM users AS u
 CROSS JOIN session_ended(CAST(:family_id AS uuid)) AS login_session
 WHERE u.id = :user_id
   AND NOT login_session.ended
 
+-- name: caller_still_valid :value
+-- The same check as a condition, with core/auth.py admit()'s rule (the token's version, an
+-- active account): folded into a request's first read (core/sql.py guarded()), where
+-- PostgreSQL evaluates it once, before the read, with the same lookups as get_current_user.
+SELECT EXISTS (
+    SELECT 1
+    FROM users AS u
+    CROSS JOIN session_ended(CAST(:caller_session AS uuid)) AS login_session
+    WHERE u.id = :caller_id
+      AND u.token_version = :caller_token_version
+      AND u.is_active
+      AND NOT login_session.ended
+)
+
 -- name: get_user_by_id :one
 -- A user as UserPublic (their card from the user_cards view: JSON of user_rows, the one
--- definition of that shape), plus token_version: where the response shows the user (/me authenticates with
--- it, in place of get_current_user: the same session check, so one statement). Primary-key
--- lookups, and the same session check as get_current_user.
+-- definition of that shape), plus token_version (what a new access token carries).
+-- Primary-key lookups.
 SELECT uc.card, u.token_version
 FROM users AS u
 JOIN user_cards AS uc ON uc.id = u.id
-CROSS JOIN session_ended(CAST(:family_id AS uuid)) AS login_session
 WHERE u.id = :user_id
-  AND NOT login_session.ended
 
 -- name: get_user_credentials_by_email :one
 -- Served by users_email_lower_key (case-insensitive match).

@@ -14,9 +14,10 @@ from backend.core.mail import Outbox
 from backend.core.metrics import Metrics
 from backend.core.replica import PublicReads
 from backend.core.security import Clock, Passwords, Tokens
+from backend.core.sql import Query
 
 if TYPE_CHECKING:
-    from backend.core.auth import CurrentUserLoader
+    from backend.core.auth import AccountLoader
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,8 @@ class AppContext:
     jobs: BackgroundJobs
     openapi: bytes
     schema_revision: str  # the migrations' head: readiness compares the database's
-    load_current_user: CurrentUserLoader  # authentication's lookup (the users domain's)
+    load_current_user: AccountLoader  # authentication's check on its own (the users domain's)
+    caller_still_valid: Query  # the same check, folded into a request's first read
 
 
 def app_context(request: Request) -> AppContext:

@@ -21,7 +21,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
@@ -32,7 +32,7 @@ import databases
 import orjson
 
 from backend.core.errors import DatabaseUnavailable, SchemaNotMigrated
-from backend.core.sql import Query
+from backend.core.sql import Query, guarded
 
 logger = logging.getLogger("phresh.db")
 
@@ -71,6 +71,65 @@ def request_wait_budget() -> Iterator[None]:
         yield
     finally:
         _wait_budget.reset(token)
+
+
+class ReadGuard:
+    """A check a request's answer waits for (the caller's token, core/auth.py), made in the
+    same statement as the request's first read on `database` instead of a statement of its
+    own: that read runs `guarded()` by `condition`, whose rows come back only if the check
+    passes. Nothing of the request sees a result before the check has passed:
+
+    - a guarded read that comes back with rows passed the check;
+    - one that comes back empty (or NULL) may have failed it, so `check` runs on its own
+      (it raises, e.g. 401) before the handler sees the empty result;
+    - a write, a transaction, or an answer that comes first runs `check` on its own first.
+
+    Only the task that made the guard folds or runs it (a background job started by the
+    request inherits the context variable, not the check), and only on `database` (a read
+    replica cannot vouch for what the primary knows: its reads leave the check to the end)."""
+
+    __slots__ = ("check", "condition", "database", "params", "passed", "pending", "task")
+
+    def __init__(
+        self,
+        database: Database,
+        condition: Query,
+        params: dict[str, Any],
+        check: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.database = database
+        self.condition = condition
+        self.params = params
+        self.check = check  # raises unless the check passes
+        self.task = asyncio.current_task()
+        self.pending = True  # may still be folded into a read
+        self.passed = False
+
+    def pending_on(self, database: Database) -> bool:
+        return self.pending and database is self.database and asyncio.current_task() is self.task
+
+    async def settle(self) -> None:
+        """Make sure the check has passed: run it on its own unless a read already did."""
+        if self.passed:
+            return
+        self.pending = False  # the check's own statement is not guarded by itself
+        await self.check()
+        self.passed = True
+
+
+_read_guard: contextvars.ContextVar[ReadGuard | None] = contextvars.ContextVar(
+    "phresh_read_guard", default=None
+)
+
+
+@contextmanager
+def guarding_reads(guard: ReadGuard) -> Iterator[ReadGuard]:
+    """Fold `guard` into the block's first read (see `ReadGuard`); settle it before answering."""
+    token = _read_guard.set(guard)
+    try:
+        yield guard
+    finally:
+        _read_guard.reset(token)
 
 
 # A pool wait longer than this means the pool is saturated (a free connection is handed
@@ -334,6 +393,22 @@ class Database:
             raise
 
     async def _run(self, query: Query, kind: str, params: dict[str, Any]) -> Any:
+        guard = _read_guard.get()
+        if guard is None or not guard.pending_on(self):
+            return await self._execute(query, kind, params)
+        if not query.readonly or kind == "exec" or _transaction_connection.get() is not None:
+            await guard.settle()
+            return await self._execute(query, kind, params)
+        result = await self._execute(
+            guarded(query, guard.condition), kind, {**params, **guard.params}
+        )
+        if result is None or (kind == "many" and not result):
+            await guard.settle()  # empty, or held back by a failed check: find out which
+        else:
+            guard.pending, guard.passed = False, True
+        return result
+
+    async def _execute(self, query: Query, kind: str, params: dict[str, Any]) -> Any:
         if query.kind != kind:
             raise TypeError(f"{query.name} is :{query.kind}, called as :{kind}")
         args = query.args(params)
@@ -479,6 +554,9 @@ class Database:
         asyncpg's shielded release rolls the connection back and returns it to the pool.
         """
         current = _transaction_connection.get()
+        guard = _read_guard.get()
+        if current is None and guard is not None and guard.pending_on(self):
+            await guard.settle()  # nothing is written for a caller who fails the check
         try:
             if current is not None:
                 async with current.transaction():

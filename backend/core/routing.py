@@ -31,7 +31,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.core.auth import AccountLoader, authenticate, current_user
+from backend.core.auth import authenticate
+from backend.core.db import InvalidInput, guarding_reads
+from backend.core.errors import HTTPError, ServiceUnavailable
 from backend.core.http import error_response, parse_body, parse_form, parse_path, parse_query
 from backend.core.openapi import Doc
 
@@ -60,7 +62,7 @@ class Operation:
         object.__setattr__(self, "parameters", tuple(_PARAMETER.findall(self.template)))
 
 
-def _endpoint(doc: Doc | None, handler: Callable[..., Awaitable[Response]], load: Any) -> Any:
+def _endpoint(doc: Doc | None, handler: Callable[..., Awaitable[Response]]) -> Any:
     """The request → response function for `handler`, from what `doc` declares."""
     if doc is None:
         return handler
@@ -71,12 +73,7 @@ def _endpoint(doc: Doc | None, handler: Callable[..., Awaitable[Response]], load
         raise TypeError(f"{handler.__qualname__}{tuple(declared)}: its Doc gives {expected}")
     path_model, query_model, body_model, form_model = doc.path, doc.query, doc.body, doc.form
 
-    async def endpoint(request: Request) -> Response:
-        inputs: dict[str, Any] = {}
-        if doc.auth:
-            inputs["user"] = await (
-                current_user(request) if load is None else authenticate(request, load)
-            )
+    async def serve(request: Request, inputs: dict[str, Any]) -> Response:
         if path_model is not None:
             inputs["path"] = parse_path(request, path_model)
         if query_model is not None:
@@ -86,6 +83,20 @@ def _endpoint(doc: Doc | None, handler: Callable[..., Awaitable[Response]], load
         elif form_model is not None:
             inputs["form"] = await parse_form(request, form_model)
         return await handler(request, **inputs)
+
+    async def endpoint(request: Request) -> Response:
+        if not doc.auth:
+            return await serve(request, {})
+        user, guard = authenticate(request)
+        with guarding_reads(guard):
+            try:
+                response = await serve(request, {"user": user})
+            except (HTTPError, InvalidInput) as error:
+                if not isinstance(error, ServiceUnavailable):
+                    await guard.settle()  # a caller who fails the check hears 401, not this
+                raise
+            await guard.settle()
+        return response
 
     endpoint.__qualname__ = handler.__qualname__
     return endpoint
@@ -106,12 +117,10 @@ class Routes:
         path: str,
         name: str,
         doc: Doc | None,
-        *,
-        load: AccountLoader[Any] | None = None,
     ) -> Callable[[F], F]:
-        """Declare `handler` for `method path`. With `doc.auth` it receives `user` (loaded by
-        `load` when the response shows the account: one lookup instead of two); then
-        `path`, `query`, `body` or `form`: the models `doc` names, validated."""
+        """Declare `handler` for `method path`. With `doc.auth` it receives `user` (the
+        caller: core/auth.py); then `path`, `query`, `body` or `form`: the models `doc`
+        names, validated."""
 
         def declare(handler: F) -> F:
             self.operations.append(
@@ -119,7 +128,7 @@ class Routes:
                     method,
                     self.prefix + path,
                     name,
-                    _endpoint(doc, handler, load),
+                    _endpoint(doc, handler),
                     doc,
                     self.tag or path.strip("/"),
                     self.namespace,
@@ -129,17 +138,17 @@ class Routes:
 
         return declare
 
-    def get(self, path: str, name: str, doc: Doc | None, **kw: Any) -> Callable[[F], F]:
-        return self.route("GET", path, name, doc, **kw)
+    def get(self, path: str, name: str, doc: Doc | None) -> Callable[[F], F]:
+        return self.route("GET", path, name, doc)
 
-    def post(self, path: str, name: str, doc: Doc | None, **kw: Any) -> Callable[[F], F]:
-        return self.route("POST", path, name, doc, **kw)
+    def post(self, path: str, name: str, doc: Doc | None) -> Callable[[F], F]:
+        return self.route("POST", path, name, doc)
 
-    def put(self, path: str, name: str, doc: Doc | None, **kw: Any) -> Callable[[F], F]:
-        return self.route("PUT", path, name, doc, **kw)
+    def put(self, path: str, name: str, doc: Doc | None) -> Callable[[F], F]:
+        return self.route("PUT", path, name, doc)
 
-    def delete(self, path: str, name: str, doc: Doc | None, **kw: Any) -> Callable[[F], F]:
-        return self.route("DELETE", path, name, doc, **kw)
+    def delete(self, path: str, name: str, doc: Doc | None) -> Callable[[F], F]:
+        return self.route("DELETE", path, name, doc)
 
 
 # -- the router --------------------------------------------------------------------------

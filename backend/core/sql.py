@@ -48,6 +48,28 @@ class Query:
         return [values[name] for name in self.params]
 
 
+def guarded(query: Query, condition: Query) -> Query:
+    """`query` whose rows come back only while `condition` (a `:value` query, true or false)
+    holds: `SELECT q.* FROM (<query>) AS q WHERE (<condition>)`. PostgreSQL evaluates the
+    uncorrelated condition once, before the read (an InitPlan and a one-time filter: the read
+    is not run when it is false), and plans the read as on its own; `query`'s rows, columns
+    and order are unchanged (a subquery scan and a filter reorder nothing). Cached."""
+    found = _GUARDED.get((query, condition))
+    if found is not None:
+        return found
+    if not query.readonly or query.kind == "exec" or condition.kind != "value":
+        raise ValueError(f"{query.name} cannot be guarded by {condition.name}")
+    if clash := set(query.params) & set(condition.params):
+        raise ValueError(f"{query.name} uses {sorted(clash)}, the names {condition.name} takes")
+    source = f"SELECT q.*\nFROM (\n{query.source}\n) AS q\nWHERE (\n{condition.source}\n)"
+    sql, params = compile_named_params(source)
+    found = _GUARDED[(query, condition)] = Query(query.name, query.kind, source, sql, params, True)
+    return found
+
+
+_GUARDED: dict[tuple[Query, Query], Query] = {}
+
+
 def compile_named_params(source: str) -> tuple[str, tuple[str, ...]]:
     """Replace `:name` with `$n`, skipping literals, quoted names, comments and `::` casts."""
     out: list[str] = []

@@ -86,7 +86,6 @@ async def get_offer(request: Request, user: CurrentUser, path: OfferPath) -> Res
         cleaning_id=path.cleaning_id,
         username=path.username,
         viewer_id=user.id,
-        viewer_username=user.username,
     )
     return json_response(offer, viewer_id=user.id)
 

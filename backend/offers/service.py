@@ -49,11 +49,15 @@ async def create_offer(db: Database, *, cleaning_id: int, user_id: int) -> Offer
 
 
 async def get_offer(
-    db: Database, *, cleaning_id: int, username: str, viewer_id: int, viewer_username: str
+    db: Database, *, cleaning_id: int, username: str, viewer_id: int
 ) -> OfferPublic:
-    """The cleaning's owner may read any of its offers; anybody else only their own."""
+    """The cleaning's owner may read any of its offers; anybody else only their own (whether
+    another user's offer exists is not theirs to learn: 403 either way)."""
     owner = await cleaning_owner(db, cleaning_id)
-    if viewer_id != owner and username.lower() != viewer_username.lower():
+    if (
+        viewer_id != owner
+        and await users.get_user_id_by_username(db, username=username) != viewer_id
+    ):
         raise Forbidden(CANNOT_VIEW_OFFER)
     offer = await queries.get_offer(db, cleaning_id=cleaning_id, username=username)
     if offer is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 from uuid import UUID
 
-from backend.core.auth import CurrentUser
+from backend.core.auth import Account
 from backend.core.db import Database, Reader
 from backend.core.sql import load_queries
 from backend.users.models import (
@@ -18,6 +18,8 @@ from backend.users.models import (
 
 QUERIES = load_queries("users")
 _q = QUERIES
+# Folded into a request's first read (core/auth.py), never run on its own: no wrapper.
+CALLER_STILL_VALID = _q["caller_still_valid"]
 
 
 async def create_user(db: Database, *, username: str, email: str, password: str) -> int:
@@ -29,20 +31,14 @@ async def create_profile_for_user(db: Database, *, user_id: int) -> None:
     await db.execute(_q["create_profile_for_user"], user_id=user_id)
 
 
-async def get_current_user(
-    db: Database, *, user_id: int, family_id: str | None = None
-) -> CurrentUser | None:
-    """The authentication lookup (`backend.core.auth`'s loader)."""
+async def get_current_user(db: Database, *, user_id: int, family_id: str | None) -> Account | None:
+    """Authentication's check on its own (`backend.core.auth`'s loader)."""
     row = await db.fetch_one(_q["get_current_user"], user_id=user_id, family_id=family_id)
-    if row is None:
-        return None
-    return CurrentUser(row["id"], row["username"], row["is_active"], row["token_version"])
+    return None if row is None else Account(row["id"], row["is_active"], row["token_version"])
 
 
-async def get_user_by_id(
-    db: Database, *, user_id: int, family_id: str | None = None
-) -> UserRow | None:
-    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id, family_id=family_id)
+async def get_user_by_id(db: Database, *, user_id: int) -> UserRow | None:
+    row = await db.fetch_one(_q["get_user_by_id"], user_id=user_id)
     return (
         None
         if row is None

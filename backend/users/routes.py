@@ -6,8 +6,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.core.auth import CurrentUser
+from backend.core.auth import INVALID_TOKEN, CurrentUser
 from backend.core.context import app_context
+from backend.core.errors import Unauthorized
 from backend.core.http import json_response
 from backend.core.openapi import Doc
 from backend.core.routing import Routes
@@ -22,7 +23,6 @@ from backend.users.models import (
     TokenPair,
     UserPublic,
     UserRegisterBody,
-    UserRow,
 )
 from backend.users.ratelimit import client_address
 
@@ -81,14 +81,12 @@ async def login(request: Request, form: LoginForm) -> Response:
     return json_response(tokens, headers={"Cache-Control": "no-store"})
 
 
-@routes.get(
-    "/me/",
-    "get-current-user",
-    Doc("The current user", {200: UserPublic}),
-    load=queries.get_user_by_id,
-)
-async def me(request: Request, user: UserRow) -> Response:
-    return json_response(user, viewer_id=user.id)
+@routes.get("/me/", "get-current-user", Doc("The current user", {200: UserPublic}))
+async def me(request: Request, user: CurrentUser) -> Response:
+    account = await queries.get_user_by_id(app_context(request).db, user_id=user.id)
+    if account is None:  # deleted since the check passed
+        raise Unauthorized(INVALID_TOKEN, code="invalid_token")
+    return json_response(account, viewer_id=user.id)
 
 
 @routes.post(

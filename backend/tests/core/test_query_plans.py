@@ -13,7 +13,7 @@ import pytest
 
 from backend.cleanings.queries import QUERIES as CLEANINGS
 from backend.core.pagination import NEWEST, OLDEST
-from backend.core.sql import Query
+from backend.core.sql import Query, guarded
 from backend.evaluations.queries import QUERIES as EVALUATIONS
 from backend.feed.queries import QUERIES as FEED
 from backend.offers.queries import QUERIES as OFFERS
@@ -58,14 +58,13 @@ async def test_queries_per_request_do_not_grow_with_the_page(
     for cleaning in cleanings[:5]:
         for offerer in offerers:
             await create_offer(app.ctx, cleaning, offerer)
+    # One statement each: the caller's check rides with the read (core/auth.py).
     bounds = {
-        app.url("cleanings:list-own-cleanings"): 2,  # auth + page
-        app.url("feed:get-cleaning-feed-for-user") + "?page_chunk_size=50": 2,
-        app.url(
-            "offers:list-offers-for-cleaning", cleaning_id=str(cleanings[0].id)
-        ): 2,  # auth + owner and page
-        app.url("cleanings:get-cleaning-by-id", cleaning_id=str(cleanings[0].id)): 2,
-        app.url("users:get-current-user"): 1,  # authenticates with the user it shows
+        app.url("cleanings:list-own-cleanings"): 1,
+        app.url("feed:get-cleaning-feed-for-user") + "?page_chunk_size=50": 1,
+        app.url("offers:list-offers-for-cleaning", cleaning_id=str(cleanings[0].id)): 1,
+        app.url("cleanings:get-cleaning-by-id", cleaning_id=str(cleanings[0].id)): 1,
+        app.url("users:get-current-user"): 1,
     }
     for url, bound in bounds.items():
         assert await count_queries(app, client, url, owner.headers) <= bound, url
@@ -85,12 +84,22 @@ async def seq_scans(sql: asyncpg.Connection, query_sql: str, *args: object) -> s
     return scanned_relations(json.loads(plan)[0]["Plan"])
 
 
-@pytest.mark.slow
 def by_name(query: Query, **params: object) -> tuple[object, ...]:
     """The positional arguments of `query` (its :names, in the order the SQL uses them)."""
     return tuple(query.args(params))
 
 
+SESSION = "8f0c2e1a-6b5d-4c3e-9a7f-1d2e3f405162"
+CALLER = {"caller_id": 42, "caller_token_version": 0, "caller_session": SESSION}
+
+
+def as_first_read(query: Query, **params: object) -> tuple[str, str, tuple[object, ...]]:
+    """`query` as a request's first read runs it: with the caller's check folded in."""
+    folded = guarded(query, USERS["caller_still_valid"])
+    return f"{query.name}, guarded", folded.sql, by_name(folded, **params, **CALLER)
+
+
+@pytest.mark.slow
 async def test_request_queries_use_indexes_on_a_large_table(sql: asyncpg.Connection) -> None:
     await sql.execute(
         """
@@ -147,17 +156,37 @@ async def test_request_queries_use_indexes_on_a_large_table(sql: asyncpg.Connect
             by_name(
                 USERS["get_current_user"],
                 user_id=42,
-                family_id="8f0c2e1a-6b5d-4c3e-9a7f-1d2e3f405162",
+                family_id=SESSION,
             ),
         ),
+        ("get_user_by_id", USERS["get_user_by_id"].sql, (42,)),
         (
-            "get_user_by_id",
-            USERS["get_user_by_id"].sql,
-            by_name(
-                USERS["get_user_by_id"],
-                user_id=42,
-                family_id="8f0c2e1a-6b5d-4c3e-9a7f-1d2e3f405162",
-            ),
+            "caller_still_valid",
+            USERS["caller_still_valid"].sql,
+            by_name(USERS["caller_still_valid"], **CALLER),
+        ),
+        as_first_read(USERS["get_user_by_id"], user_id=42),
+        as_first_read(CLEANINGS["get_cleaning_by_id"], cleaning_id=25000, viewer_id=7),
+        as_first_read(
+            CLEANINGS["list_cleanings_for_owner"],
+            owner_id=7,
+            before_ts=NEWEST.ts,
+            before_id=NEWEST.id,
+            limit=101,
+        ),
+        as_first_read(
+            FEED["list_feed_events"],
+            before_ts=NEWEST.ts,
+            before_id=NEWEST.id,
+            limit=21,
+            viewer_id=7,
+        ),
+        as_first_read(
+            OFFERS["list_offers_for_cleaning"],
+            cleaning_id=25000,
+            after_ts=OLDEST.ts,
+            after_id=OLDEST.id,
+            limit=101,
         ),
         (
             "get_user_credentials_by_email",

@@ -89,8 +89,13 @@ def test_each_wrapper_has_the_name_and_parameters_of_its_query() -> None:
             for name, fn in inspect.getmembers(module, inspect.iscoroutinefunction)
             if fn.__module__ == module_name and not name.startswith("_")
         }
-        assert wrappers == set(queries), f"{module_name}: wrappers and queries differ"
+        # A query the module exports as itself (a condition folded into other statements,
+        # core/sql.py guarded()) has no wrapper.
+        exported = {value.name for value in vars(module).values() if isinstance(value, Query)}
+        assert wrappers == set(queries) - exported, f"{module_name}: wrappers and queries differ"
         for name, query in queries.items():
+            if name in exported:
+                continue
             signature = inspect.signature(getattr(module, name))
             keyword_only = {
                 p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY
