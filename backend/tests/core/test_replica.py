@@ -77,10 +77,10 @@ def _primary_and_replica(folder: Path) -> Iterator[Replicated]:
         pg_cluster("stop", str(primary_dir))
 
 
-async def _execute(url: str, statement: str) -> object:
+async def _execute(url: str, statement: str, *args: object) -> object:
     connection = await asyncpg.connect(url)
     try:
-        return await connection.fetchval(statement)
+        return await connection.fetchval(statement, *args)
     finally:
         await connection.close()
 
@@ -174,6 +174,38 @@ async def test_public_reads_follow_the_replica_while_fresh_and_the_primary_other
         await replica_state(http, "fresh")
         feed = await http.get("/api/feed/cleanings/", headers=auth_viewer)
         assert job in feed_ids(feed)  # from the replica, caught up
+
+
+async def test_a_read_the_replica_serves_still_waits_for_the_primarys_check_of_the_caller(
+    app: RunningApp, replicated: Replicated
+) -> None:
+    """The replica cannot vouch for a token: it may not have replayed what ended it. The
+    feed comes from the replica while it is fresh, and its answer waits for the check on
+    the primary (core/auth.py)."""
+    async with client_for(app) as http:
+        viewer = await register(http, "viewer")
+        auth_viewer = {"Authorization": viewer["Authorization"]}
+        job = await post_job(http, await register(http, "owner"), "a job in the feed")
+        await replica_state(http, "fresh")
+        seen = "SELECT count(*) FROM cleanings WHERE id = $1"  # committed after the viewer
+        deadline = time.monotonic() + 10
+        while await _execute(replicated.replica, seen, job) == 0:  # the viewer and job replayed
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        await _execute(replicated.replica, "SELECT pg_wal_replay_pause()")
+        try:
+            await _execute(
+                replicated.primary,
+                "UPDATE users SET is_active = false WHERE username = $1",
+                viewer["username"],
+            )
+            feed = await http.get("/api/feed/cleanings/", headers=auth_viewer)
+            assert feed.status_code == 401, feed.text
+            assert feed.json()["detail"] == "Not an active user."
+            body = (await http.get("/health/ready")).json()
+            assert body["replica"] == "fresh", "the feed did not come from the replica"
+        finally:
+            await _execute(replicated.replica, "SELECT pg_wal_replay_resume()")
 
 
 async def test_a_replica_that_goes_down_costs_no_request(
