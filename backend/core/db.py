@@ -39,6 +39,8 @@ logger = logging.getLogger("phresh.db")
 Record: TypeAlias = Any  # asyncpg.Record (asyncpg ships no type information)
 QueryObserver = Callable[[str, float], None]
 
+# The connection this task's statements run on: an open transaction's (or, for a moment, the
+# one a caller's check and the write after it share: `ReadGuard`).
 _transaction_connection: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
     "phresh_transaction_connection", default=None
 )
@@ -46,7 +48,7 @@ _transaction_connection: contextvars.ContextVar[asyncpg.Connection | None] = con
 
 class WaitBudget:
     """A request's database waits share one budget, `lock_timeout`, counted from its first
-    call to the database (see `Database._connection`)."""
+    call to the database (see `Database._acquire`)."""
 
     __slots__ = ("bounded", "started")
 
@@ -82,7 +84,9 @@ class ReadGuard:
     - a guarded read that comes back with rows passed the check;
     - one that comes back empty (or NULL) may have failed it, so `check` runs on its own
       (it raises, e.g. 401) before the handler sees the empty result;
-    - a write, a transaction, or an answer that comes first runs `check` on its own first.
+    - a write first runs `check` on its own first, on the connection the write then takes;
+      a transaction first runs it as its first statement; an answer that comes before any
+      statement runs it before the answer goes out (core/routing.py).
 
     Only the task that made the guard folds or runs it (a background job started by the
     request inherits the context variable, not the check), and only on `database` (a read
@@ -229,6 +233,49 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=orjson.loads, schema="pg_catalog"
         )
+
+
+class _DriverErrors:
+    """Turns the driver's errors into the app's, around a statement (`name`) or a
+    transaction: a constraint → IntegrityError, a refused value → InvalidInput, a missing
+    table → SchemaNotMigrated, a database that cannot answer now → DatabaseUnavailable.
+    Anything else (the app's own errors included) passes unchanged."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if error is None or not isinstance(error, Exception):
+            return
+        if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+            raise IntegrityError(error.constraint_name, str(error)) from error
+        if isinstance(error, asyncpg.DataError):
+            raise InvalidInput(str(error)) from error
+        if isinstance(error, _SCHEMA_MISSING):
+            message = "schema not migrated (%s): %s; run `alembic upgrade head`"
+            logger.error(message, self.name, error)  # an operator's fix: no traceback
+            raise SchemaNotMigrated from error
+        if _is_unavailable(error):
+            logger.warning("database unavailable in %s: %r", self.name, error)
+            raise DatabaseUnavailable from error
+
+
+def _abandon(connection: asyncpg.Connection | None) -> None:
+    """The request deadline (or a client that left) cancelled us mid-statement, or the wait
+    budget ran out. Releasing would wait for asyncpg's query cancel, which needs a new
+    connection to the server: under a silent partition that wait has no bound. Drop the
+    connection instead (the server rolls back a session that went away); the release then
+    returns at once."""
+    if connection is not None:
+        # transaction() may have terminated it already, which detaches it from the pool: a
+        # second terminate would raise InterfaceError over the cancellation.
+        with contextlib.suppress(asyncpg.InterfaceError):
+            connection.terminate()
 
 
 class Reader(Protocol):
@@ -393,20 +440,30 @@ class Database:
             raise
 
     async def _run(self, query: Query, kind: str, params: dict[str, Any]) -> Any:
+        if query.locks_rows and _transaction_connection.get() is None:
+            # A programming error, whatever the input.
+            raise RuntimeError(f"{query.name} locks rows outside a transaction: it locks nothing")
         guard = _read_guard.get()
         if guard is None or not guard.pending_on(self):
             return await self._execute(query, kind, params)
-        if not query.readonly or kind == "exec" or _transaction_connection.get() is not None:
-            await guard.settle()
-            return await self._execute(query, kind, params)
-        result = await self._execute(
-            guarded(query, guard.condition), kind, {**params, **guard.params}
-        )
-        if result is None or (kind == "many" and not result):
-            await guard.settle()  # empty, or held back by a failed check: find out which
-        else:
-            guard.pending, guard.passed = False, True
-        return result
+        if query.readonly and kind != "exec":
+            result = await self._execute(
+                guarded(query, guard.condition), kind, {**params, **guard.params}
+            )
+            if result is None or (kind == "many" and not result):
+                await guard.settle()  # empty, or held back by a failed check: find out which
+            else:
+                guard.pending, guard.passed = False, True
+            return result
+        # A write: the check first, on the connection the write then takes (one acquire).
+        with _DriverErrors(query.name):
+            async with self._connection() as connection:
+                token = _transaction_connection.set(connection)
+                try:
+                    await guard.settle()
+                    return await self._execute(query, kind, params)
+                finally:
+                    _transaction_connection.reset(token)
 
     async def _execute(self, query: Query, kind: str, params: dict[str, Any]) -> Any:
         if query.kind != kind:
@@ -414,33 +471,17 @@ class Database:
         args = query.args(params)
         started = time.perf_counter()
         try:
-            connection = _transaction_connection.get()
-            if connection is not None:
-                return await self._call(connection, query, args)
-            if query.locks_rows:  # a programming error, whatever the input
-                raise RuntimeError(
-                    f"{query.name} locks rows outside a transaction: it locks nothing"
-                )
-            try:
-                return await self._call_pooled(query, args)
-            except _RETRYABLE as error:
-                if not query.readonly or isinstance(error, TimeoutError):
-                    raise
-                logger.info("retrying read %s once after a connection error", query.name)
-                return await self._call_pooled(query, args)
-        except asyncpg.IntegrityConstraintViolationError as error:
-            raise IntegrityError(error.constraint_name, str(error)) from error
-        except asyncpg.DataError as error:
-            raise InvalidInput(str(error)) from error
-        except _SCHEMA_MISSING as error:
-            message = "schema not migrated (%s): %s; run `alembic upgrade head`"
-            logger.error(message, query.name, error)  # noqa: TRY400 (an operator's fix, no trace)
-            raise SchemaNotMigrated from error
-        except Exception as error:
-            if _is_unavailable(error):
-                logger.warning("database unavailable in %s: %r", query.name, error)
-                raise DatabaseUnavailable from error
-            raise
+            with _DriverErrors(query.name):
+                connection = _transaction_connection.get()
+                if connection is not None:
+                    return await self._call(connection, query, args)
+                try:
+                    return await self._call_pooled(query, args)
+                except _RETRYABLE as error:
+                    if not query.readonly or isinstance(error, TimeoutError):
+                        raise
+                    logger.info("retrying read %s once after a connection error", query.name)
+                    return await self._call_pooled(query, args)
         finally:
             elapsed = time.perf_counter() - started
             for observe in self.observers:
@@ -448,6 +489,38 @@ class Database:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for a block (a transaction), see `_acquire`."""
+        budget, token = _wait_budget.get(), None
+        if budget is None:  # outside a request: a budget for this connection only
+            budget = WaitBudget()
+            token = _wait_budget.set(budget)
+        connection = None
+        try:
+            connection = await self._acquire(budget)
+            yield connection
+        except (asyncio.CancelledError, TimeoutError):
+            _abandon(connection)
+            raise
+        finally:
+            if token is not None:
+                _wait_budget.reset(token)
+            if connection is not None:
+                await self._release(connection)
+
+    async def _call_pooled(self, query: Query, args: list[Any]) -> Any:
+        """One statement on a pooled connection: `_connection` written out, as every
+        statement outside a transaction takes this path."""
+        budget = _wait_budget.get() or WaitBudget()
+        connection = await self._acquire(budget)
+        try:
+            return await self._call(connection, query, args, budget)
+        except (asyncio.CancelledError, TimeoutError):
+            _abandon(connection)
+            raise
+        finally:
+            await self._release(connection)
+
+    async def _acquire(self, budget: WaitBudget) -> asyncpg.Connection:
         """A pooled connection, the wait for it bounded by `acquire_timeout` (or less).
 
         Callers get connections in the order they asked (`_turns`, a FIFO semaphore of the
@@ -457,81 +530,61 @@ class Database:
         socket runs exactly then, and at 64 connections on 2 workers the pool waits had a
         median of 10 µs and a p99 of 114 ms (the bench's `/me`: p99 1.9-2.1x the ceiling's).
 
-        `asyncio.timeout` costs a timer (about 8 µs), so it is armed only when no connection
-        is idle; asyncpg's own `acquire(timeout=)` would start a task per call. The release
-        (shielded by asyncpg) runs even when the deadline fires just after the connection
-        was handed over.
+        `asyncio.timeout` costs a timer (about 8 µs), so it is armed only when every turn is
+        taken; with a turn free the pool hands a connection over at once (or opens one,
+        bounded by connect_timeout). asyncpg's own `acquire(timeout=)` would start a task
+        per call. The release (shielded by asyncpg) runs even when the deadline fires just
+        after the connection was handed over.
 
         Pool and lock waits would otherwise stack: up to `acquire_timeout` for a connection,
         then `lock_timeout` for a lock, for each statement. They share one budget instead,
         `lock_timeout` from the request's first call: a request that has used it up waits
         for a busy pool no longer than a hand-over takes, and once it has waited for the
         pool its statements get a client-side timeout of what is left."""
-        pool = self.pool
-        connection = None
-        budget, token = _wait_budget.get(), None
-        if budget is None:  # outside a request: a budget for this connection only
-            budget = WaitBudget()
-            token = _wait_budget.set(budget)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        lock_timeout = self.options.lock_timeout_ms / 1000
-        limit = self.options.acquire_timeout
         if budget.started is None:
             budget.started = started
-        elif lock_timeout:
-            limit = min(limit, max(_SATURATED_AFTER, budget.left(lock_timeout, started)))
-        try:
-            if not self._turns.locked() and pool.get_idle_size():
-                # An idle connection is handed over at once: no timer needed (a holder
-                # whose connection was closed reconnects, bounded by connect_timeout).
-                connection = await self._acquire_in_turn(pool)
-            else:
-                async with asyncio.timeout(limit):
-                    connection = await self._acquire_in_turn(pool)
-            if loop.time() - started > _SATURATED_AFTER:
-                budget.bounded = True
-            yield connection
-        except (asyncio.CancelledError, TimeoutError):
-            # The request deadline (or a client that left) cancelled us mid-statement, or the
-            # wait budget ran out. Releasing would wait for asyncpg's query cancel, which
-            # needs a new connection to the server: under a silent partition that wait has
-            # no bound. Drop the connection instead (the server rolls back a session that
-            # went away); the release below then returns at once.
-            if connection is not None:
-                # transaction() may have terminated it already, which detaches it from the
-                # pool: a second terminate would raise InterfaceError over the cancellation.
-                with contextlib.suppress(asyncpg.InterfaceError):
-                    connection.terminate()
-            raise
-        finally:
-            if token is not None:
-                _wait_budget.reset(token)
-            if connection is not None:
-                try:
-                    await pool.release(connection)
-                finally:
-                    self._turns.release()
+        if not self._turns.locked():
+            connection = await self._acquire_in_turn()
+        else:
+            limit = self.options.acquire_timeout
+            lock_timeout = self.options.lock_timeout_ms / 1000
+            if lock_timeout:
+                limit = min(limit, max(_SATURATED_AFTER, budget.left(lock_timeout, started)))
+            async with asyncio.timeout(limit):
+                connection = await self._acquire_in_turn()
+        if loop.time() - started > _SATURATED_AFTER:
+            budget.bounded = True
+        return connection
 
-    async def _acquire_in_turn(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+    async def _acquire_in_turn(self) -> asyncpg.Connection:
         """A turn (callers are served in the order they asked), then a connection."""
         await self._turns.acquire()
         try:
-            return await pool.acquire()
+            return await self.pool.acquire()
         except BaseException:
             self._turns.release()
             raise
 
-    async def _call_pooled(self, query: Query, args: list[Any]) -> Any:
-        async with self._connection() as connection:
-            return await self._call(connection, query, args)
+    async def _release(self, connection: asyncpg.Connection) -> None:
+        try:
+            await self.pool.release(connection)
+        finally:
+            self._turns.release()
 
-    async def _call(self, connection: asyncpg.Connection, query: Query, args: list[Any]) -> Any:
+    async def _call(
+        self,
+        connection: asyncpg.Connection,
+        query: Query,
+        args: list[Any],
+        budget: WaitBudget | None = None,
+    ) -> Any:
         # Normally no client-side timeout: the server's statement_timeout bounds a slow
         # statement, the request deadline (LimitsMiddleware) a server that went silent.
-        # After a wait for the pool, what is left of the lock budget (see `_connection`).
+        # After a wait for the pool, what is left of the lock budget (see `_acquire`).
         timeout = None
-        budget = _wait_budget.get()
+        budget = budget or _wait_budget.get()
         if budget is not None and budget.bounded and self.options.lock_timeout_ms:
             now = asyncio.get_running_loop().time()
             timeout = max(0.001, budget.left(self.options.lock_timeout_ms / 1000, now))
@@ -555,9 +608,9 @@ class Database:
         """
         current = _transaction_connection.get()
         guard = _read_guard.get()
-        if current is None and guard is not None and guard.pending_on(self):
-            await guard.settle()  # nothing is written for a caller who fails the check
-        try:
+        if current is not None or guard is None or not guard.pending_on(self):
+            guard = None
+        with _DriverErrors("a transaction"):
             if current is not None:
                 async with current.transaction():
                     yield
@@ -568,6 +621,8 @@ class Database:
                 try:
                     async with connection.transaction():
                         try:
+                            if guard is not None:  # first: nothing is written for a caller
+                                await guard.settle()  # who fails the check
                             yield
                         except (asyncio.CancelledError, TimeoutError) as error:
                             # Cancelled by the deadline, or out of wait budget: no ROLLBACK
@@ -582,16 +637,3 @@ class Database:
                     raise
                 finally:
                     _transaction_connection.reset(token)
-        except asyncpg.IntegrityConstraintViolationError as error:
-            raise IntegrityError(error.constraint_name, str(error)) from error
-        except _SCHEMA_MISSING as error:
-            message = "schema not migrated: %s; run `alembic upgrade head`"
-            logger.error(message, error)  # noqa: TRY400 (an operator's fix, no trace)
-            raise SchemaNotMigrated from error
-        except DatabaseUnavailable:
-            raise
-        except Exception as error:
-            if _is_unavailable(error):
-                logger.warning("database unavailable in a transaction: %r", error)
-                raise DatabaseUnavailable from error
-            raise

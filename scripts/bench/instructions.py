@@ -45,6 +45,11 @@ PATHS = {
     "get_cleaning": "/api/cleanings/{cleaning}/",
     "feed": "/api/feed/cleanings/",
     "offers": "/api/cleanings/{cleaning}/offers/",
+    "create_cleaning": "/api/cleanings/",
+}
+# The scenarios that POST, and their JSON body (the bench's, scripts/bench/run.py).
+BODIES = {
+    "create_cleaning": b'{"new_cleaning": {"name": "bench job", "description": "wrk", "price": 42.5}}',
 }
 REFERENCE_SECRET = "reference-secret"
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -145,13 +150,17 @@ async def drive(app: ASGIApp, database_url: str, scenario: str, requests: int) -
     token = json.loads(login[1]["body"])["access_token"]
     headers = [(b"authorization", f"Bearer {token}".encode())]
     path = PATHS[scenario].format(cleaning=fixture.offers_cleaning)
-    first = await call(app, state, "GET", path, headers=headers)
-    if first[0]["status"] != 200:
+    body = BODIES.get(scenario, b"")
+    method = "POST" if body else "GET"
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    first = await call(app, state, method, path, headers=headers, body=body)
+    if first[0]["status"] not in {200, 201}:
         raise SystemExit(f"{path}: {first[0]['status']} {first[1].get('body', b'')[:200]!r}")
 
     async def worker(count: int) -> None:
         for _ in range(count):
-            await call(app, state, "GET", path, headers=headers)
+            await call(app, state, method, path, headers=headers, body=body)
 
     await worker(100)  # warm: pool connections, statement caches, lazily built schemas
     await asyncio.gather(*(worker(requests // 8) for _ in range(8)))

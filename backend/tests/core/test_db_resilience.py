@@ -62,6 +62,13 @@ async def test_database_down_gives_fast_503_and_recovers_by_itself(
         assert ready.status_code == 503
         assert "detail" in ready.json()
         assert elapsed < 5  # two requests, each bounded by the ~1 s connect budget
+        # A write (its caller's check on its own first) and a transaction are 503 too.
+        for method, url, body in (
+            ("POST", "/api/cleanings/", {"new_cleaning": {"name": "windows", "price": 10}}),
+            ("PUT", "/api/profiles/me/", {"profile_update": {"bio": "hi"}}),
+        ):
+            write = await http.request(method, url, json=body, headers=user.headers)
+            assert write.status_code == 503, write.text
 
         await proxy.start()
         back = await http.get("/api/users/me/", headers=user.headers)
