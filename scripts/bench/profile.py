@@ -30,18 +30,19 @@ from scripts.bench.run import (  # noqa: E402
     prepare_database,
 )
 
-# What each layer is called in the samples (inclusive shares).
-LAYERS = (
+# What each layer is called in the samples (inclusive shares): a frame name, or several.
+LAYERS: tuple[tuple[str, str | tuple[str, ...]], ...] = (
     ("request context middleware", "RequestContextMiddleware.__call__"),
     ("limits middleware", "LimitsMiddleware.__call__"),
     ("router (match, call, send)", "Router.__call__"),
     ("operation (auth, parse, handler)", "_endpoint.<locals>.endpoint"),
-    ("  authentication", "authenticate"),
+    ("  authentication: the token", "authenticate"),
     ("    token check", "Tokens.read_access"),
+    ("  authentication: the check on its own", "ReadGuard.settle"),
     ("  pydantic validate", "BaseModel.model_validate"),
     ("  pydantic dump", "BaseModel.model_dump_json"),
     ("Database wrapper (all statements)", "Database._run"),
-    ("  pool acquire + release", "Database._connection"),
+    ("  pool acquire + release", ("Database._acquire", "Database._release")),
     ("  asyncpg statement", "Connection._execute"),
     ("  per-query metrics", "Metrics.observe_query"),
     ("sending the response", "Response.__call__"),
@@ -69,11 +70,13 @@ def summary(found: list[tuple[list[str], int]]) -> str:
     inclusive: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     for frames, count in found:
-        for name in set(frames):
-            inclusive[name] += count
+        present = set(frames)
+        for label, names in LAYERS:
+            if present.intersection((names,) if isinstance(names, str) else names):
+                inclusive[label] += count
         leaves[frames[-1]] += count
     lines = [f"{total} samples of the worker's event-loop thread", "", "layer share:"]
-    lines += [f"  {100 * inclusive[key] / total:5.1f} %  {label}" for label, key in LAYERS]
+    lines += [f"  {100 * inclusive[label] / total:5.1f} %  {label}" for label, _ in LAYERS]
     lines += ["", "hottest leaf frames:"]
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in leaves.most_common(15)]
     return "\n".join(lines)
