@@ -543,14 +543,15 @@ class Database:
         pool its statements get a client-side timeout of what is left."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        if budget.started is None:
+        first = budget.started is None
+        if first:
             budget.started = started
         if not self._turns.locked():
             connection = await self._acquire_in_turn()
         else:
             limit = self.options.acquire_timeout
             lock_timeout = self.options.lock_timeout_ms / 1000
-            if lock_timeout:
+            if lock_timeout and not first:
                 limit = min(limit, max(_SATURATED_AFTER, budget.left(lock_timeout, started)))
             async with asyncio.timeout(limit):
                 connection = await self._acquire_in_turn()
