@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from backend.core.models import Cursor  # noqa: E402
-from backend.core.sql import load_queries  # noqa: E402
+from backend.core.sql import guarded, load_queries  # noqa: E402
 from scripts.bench.cpu import tree_cpu  # noqa: E402
 
 SECRET = "bench-secret-key-" + "b" * 32
@@ -509,21 +509,27 @@ async def explain_all(url: str, fixture: Fixture, user_id: int) -> str:
     def plan(title: str, name: str, **params: Any) -> tuple[str, str, list[Any]]:
         return title, q[name].sql, q[name].args(params)  # by name: the SQL's $n order
 
+    def first_read(title: str, name: str, **params: Any) -> tuple[str, str, list[Any]]:
+        """As a request's first read runs: with the caller's check folded in (core/auth.py)."""
+        query = guarded(q[name], q["caller_still_valid"])
+        caller = {"caller_id": user_id, "caller_token_version": 0, "caller_session": session}
+        return f"{title}, the caller's check folded in", query.sql, query.args(params | caller)
+
     plans = [
         plan(
-            "get_current_user (authentication, every request)",
+            "get_current_user (the caller's check on its own: a write first, an empty read)",
             "get_current_user",
             user_id=user_id,
             family_id=session,
         ),
-        plan("get_user_by_id (/me)", "get_user_by_id", user_id=user_id, family_id=session),
-        plan(
+        first_read("get_user_by_id (/me)", "get_user_by_id", user_id=user_id),
+        first_read(
             "get_cleaning_by_id",
             "get_cleaning_by_id",
             cleaning_id=(fixture.min_id + fixture.max_id) // 2,
             viewer_id=user_id,
         ),
-        plan(
+        first_read(
             "list_feed_events, first page",
             "list_feed_events",
             before_ts=newest[0],
@@ -531,7 +537,7 @@ async def explain_all(url: str, fixture: Fixture, user_id: int) -> str:
             limit=21,
             viewer_id=user_id,
         ),
-        plan(
+        first_read(
             "list_feed_events, deep cursor page",
             "list_feed_events",
             before_ts=deep.ts,
@@ -539,7 +545,7 @@ async def explain_all(url: str, fixture: Fixture, user_id: int) -> str:
             limit=21,
             viewer_id=user_id,
         ),
-        plan(
+        first_read(
             "list_offers_for_cleaning (the owner check and the page in one statement)",
             "list_offers_for_cleaning",
             cleaning_id=fixture.offers_cleaning,
