@@ -34,7 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from backend.core.sql import Query, load_queries  # noqa: E402
+from backend.core.sql import Query, guarded, load_queries  # noqa: E402
 from scripts.bench.cpu import processes, tree, tree_cpu  # noqa: E402
 from scripts.bench.run import parse_duration_ms  # noqa: E402
 from scripts.lab_scaleout import Instance, Lab, free_port  # noqa: E402
@@ -357,8 +357,9 @@ def section_tiers(lab: Lab, data: Seed, folder: Path, report: Report) -> None:
         "the app runs with asyncpg's statement cache off and PostgreSQL parses and plans every "
         "statement of every request again; asyncpg also needs a second round trip per "
         "statement to learn its types (a Parse/Describe round trip before every Bind/Execute: "
-        "twice the messages and backend wake-ups). Planning alone, for this request's two "
-        "statements, costs several times what running them does:",
+        "twice the messages and backend wake-ups). Planning alone, for this request's statement "
+        "(the caller's check folded into the read, `backend/core/auth.py`), costs several "
+        "times what running it does; the check on its own (before a write) likewise:",
         "",
         "| statement | planning ms | execution ms |",
         "|---|---|---|",
@@ -368,19 +369,21 @@ def section_tiers(lab: Lab, data: Seed, folder: Path, report: Report) -> None:
 
 
 async def planning_cost(admin_url: str, viewer_id: int, cleaning_id: int) -> list[str]:
-    """Warm planning and execution time of the request's two statements (EXPLAIN ANALYZE,
-    20th run in one session): what PostgreSQL repeats for every statement behind PgBouncer
-    1.18, where nothing can stay prepared."""
+    """Warm planning and execution time of the request's statement, and of the caller's
+    check on its own (EXPLAIN ANALYZE, 20th run in one session): what PostgreSQL repeats for
+    every statement behind PgBouncer 1.18, where nothing can stay prepared."""
+    users = load_queries("users")
+    caller = {"caller_id": viewer_id, "caller_token_version": 0, "caller_session": None}
     statements: list[tuple[str, Query, dict[str, Any]]] = [
         (
-            "users.get_current_user (authentication)",
-            load_queries("users")["get_current_user"],
-            {"user_id": viewer_id, "family_id": None},
+            "cleanings.get_cleaning_by_id, the caller's check folded in (the request)",
+            guarded(load_queries("cleanings")["get_cleaning_by_id"], users["caller_still_valid"]),
+            {"cleaning_id": cleaning_id, "viewer_id": viewer_id, **caller},
         ),
         (
-            "cleanings.get_cleaning_by_id",
-            load_queries("cleanings")["get_cleaning_by_id"],
-            {"cleaning_id": cleaning_id, "viewer_id": viewer_id},
+            "users.get_current_user (the check on its own: before a write)",
+            users["get_current_user"],
+            {"user_id": viewer_id, "family_id": None},
         ),
     ]
     connection = await asyncpg.connect(admin_url)

@@ -4,7 +4,7 @@ One connection, each statement prepared once and run `--executions` times after 
 the backend's own user + system time (`/proc/<pid>/stat`, 10 ms ticks: keep the count in
 the thousands) divided by the executions. The statements are the ones a request of the
 offers-list scenario runs (on its cleaning, by its owner): the token check's lookup and
-the page. Run it beside a load run to tell the cost of the SQL from the cost of how the load reaches the backends.
+the page apart, and the page with the check folded in, which is what a request runs. Run it beside a load run to tell the cost of the SQL from the cost of how the load reaches the backends.
 
     .venv/bin/python -m scripts.bench.statement_cpu --database-url postgresql://.../phresh_bench_10k
 """
@@ -21,11 +21,13 @@ from typing import Any
 
 import asyncpg
 
-from backend.core.sql import load_queries
+from backend.core.sql import guarded, load_queries
 from scripts.bench import reference_app
 from scripts.bench.run import find_fixture, owner_id
 
 USERS, OFFERS = load_queries("users"), load_queries("offers")
+# What a request runs: the page with the caller's check folded in (backend/core/auth.py).
+FOLDED_PAGE = guarded(OFFERS["list_offers_for_cleaning"], USERS["caller_still_valid"])
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Variants that no request runs, of the offers page: each offerer read as plain columns of
 # users and profiles, and as the JSON card of the user_cards view (what the page read until
@@ -54,6 +56,7 @@ def backend_cpu_seconds(pid: int) -> float:
 def statements(owner: int, cleaning: int) -> dict[str, tuple[str, Callable[[], list[Any]]]]:
     page = {"cleaning_id": cleaning, "after_ts": EPOCH, "after_id": 0, "limit": 21}
     auth = {"user_id": owner, "family_id": None}
+    caller = {"caller_id": owner, "caller_token_version": 0, "caller_session": None}
     return {
         "phresh token lookup": (
             USERS["get_current_user"].sql,
@@ -64,6 +67,7 @@ def statements(owner: int, cleaning: int) -> dict[str, tuple[str, Callable[[], l
             OFFERS["list_offers_for_cleaning"].sql,
             lambda: OFFERS["list_offers_for_cleaning"].args(page),
         ),
+        "phresh page + check (served)": (FOLDED_PAGE.sql, lambda: FOLDED_PAGE.args(page | caller)),
         "phresh page, plain cards": (
             OFFERS_PAGE_PLAIN,
             lambda: OFFERS["list_offers_for_cleaning"].args(page),
@@ -93,7 +97,7 @@ async def measure(url: str, executions: int, rounds: int) -> None:
                 for _ in range(executions):
                     await statement.fetch(*values)
                 per_execution = (backend_cpu_seconds(pid) - before) / executions * 1e6
-                print(f"round {round_} {name:<24} {per_execution:7.1f} µs PostgreSQL CPU")
+                print(f"round {round_} {name:<30} {per_execution:7.1f} µs PostgreSQL CPU")
     finally:
         await connection.close()
 
