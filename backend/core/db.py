@@ -489,7 +489,8 @@ class Database:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection for a block (a transaction), see `_acquire`."""
+        """A pooled connection for a block (a transaction, or a caller's check and the
+        write after it), see `_acquire`."""
         budget, token = _wait_budget.get(), None
         if budget is None:  # outside a request: a budget for this connection only
             budget = WaitBudget()

@@ -367,6 +367,15 @@ def test_logout_and_token_reuse_end_the_access_tokens_of_that_session(lab: Lab) 
             == 204
         )
         assert http.get("/api/users/me/", headers=user.headers).status_code == 401
+        # The check rides in a request's first read, or runs before a write: both refuse.
+        assert http.get("/api/feed/cleanings/", headers=user.headers).status_code == 401
+        written = http.post(
+            "/api/cleanings/",
+            json={"new_cleaning": {"name": "after logout", "price": 10}},
+            headers=user.headers,
+        )
+        assert written.status_code == 401
+        assert lab.sql("SELECT count(*) FROM cleanings WHERE owner = $1", user.id) == 0
         other = {"Authorization": f"Bearer {other_session['access_token']}"}
         assert http.get("/api/users/me/", headers=other).status_code == 200  # other session lives
         # a replayed refresh token ends its session's access tokens too
